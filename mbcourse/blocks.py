@@ -1,0 +1,501 @@
+"""The building blocks of efficient CNNs, one class per figure.
+
+Every block follows torchvision's reference implementation exactly (layer order, BatchNorm
+placement, bias only where there is no norm, channel rounding), so that networks assembled from
+these blocks reproduce torchvision's parameter counts and, given the same weights, its outputs.
+
+Shapes use ``N`` for the batch, ``C`` for channels and ``H x W`` for the spatial size.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "ConvNormAct",
+    "DepthwiseSeparableConv",
+    "FusedMBConv",
+    "InvertedResidual",
+    "MBConv",
+    "SqueezeExcitation",
+    "StochasticDepth",
+    "make_divisible",
+]
+
+ModuleFactory = Callable[..., nn.Module]
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checking: every message names the block, the argument and what was expected.
+# --------------------------------------------------------------------------------------------
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_channels(block: str, name: str, value: object) -> None:
+    if not _is_int(value) or value <= 0:
+        raise ValueError(f"{block}: {name} must be a positive integer, got {value!r}")
+
+
+def _check_stride(block: str, stride: object) -> None:
+    if not _is_int(stride) or stride not in (1, 2):
+        raise ValueError(f"{block}: stride must be 1 or 2, got {stride!r}")
+
+
+def _check_kernel(block: str, kernel_size: object) -> None:
+    if not _is_int(kernel_size) or kernel_size <= 0 or kernel_size % 2 == 0:
+        raise ValueError(
+            f"{block}: kernel_size must be a positive odd integer (1, 3, 5, ...), "
+            f"got {kernel_size!r}"
+        )
+
+
+def _check_expand_ratio(block: str, expand_ratio: object) -> None:
+    if not isinstance(expand_ratio, (int, float)) or isinstance(expand_ratio, bool) or not (
+        expand_ratio >= 1
+    ):
+        raise ValueError(f"{block}: expand_ratio must be a number >= 1, got {expand_ratio!r}")
+
+
+def _check_fraction(block: str, name: str, value: object, *, closed: bool) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok:
+        ok = 0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0
+    if not ok:
+        interval = "[0, 1]" if closed else "[0, 1)"
+        raise ValueError(f"{block}: {name} must be a number in {interval}, got {value!r}")
+
+
+def check_input(block: nn.Module, x: Tensor, channels: int) -> None:
+    """Raise a clear error unless ``x`` is an ``(N, channels, H, W)`` tensor."""
+    name = type(block).__name__
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor input, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(
+            f"{name}: expected a 4-D input (N, C, H, W) with C={channels}, "
+            f"got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
+        )
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"{name}: expected {channels} input channels (N, {channels}, H, W), "
+            f"got {x.shape[1]} channels in shape {tuple(x.shape)}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Channel rounding (torchvision's ``_make_divisible``)
+# --------------------------------------------------------------------------------------------
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round ``value`` to the nearest multiple of ``divisor``, never going down by more than 10%.
+
+    This is the rounding used by MobileNetV2 and EfficientNet (torchvision's ``_make_divisible``).
+    """
+    if min_value is None:
+        min_value = divisor
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < 0.9 * value:
+        new_value += divisor
+    return new_value
+
+
+# --------------------------------------------------------------------------------------------
+# Conv -> Norm -> Act
+# --------------------------------------------------------------------------------------------
+class ConvNormAct(nn.Sequential):
+    """Convolution, BatchNorm, activation: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
+
+    Padding is ``(k - 1) // 2`` ("same" for stride 1). The conv has no bias because the
+    BatchNorm that follows has one. ``activation=None`` makes the block linear.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        activation: ModuleFactory | None = nn.ReLU6,
+        *,
+        norm_layer: ModuleFactory = nn.BatchNorm2d,
+    ) -> None:
+        block = "ConvNormAct"
+        _check_channels(block, "in_channels", in_channels)
+        _check_channels(block, "out_channels", out_channels)
+        _check_kernel(block, kernel_size)
+        _check_stride(block, stride)
+        _check_channels(block, "groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{block}: groups must divide in_channels ({in_channels}) and out_channels "
+                f"({out_channels}), got {groups}"
+            )
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        layers["conv"] = nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=(kernel_size - 1) // 2,
+            groups=groups,
+            bias=False,
+        )
+        layers["norm"] = norm_layer(out_channels)
+        if activation is not None:
+            layers["act"] = _make_activation(activation)
+        super().__init__(layers)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(self, x, self.in_channels)
+        return super().forward(x)
+
+
+def _make_activation(activation: ModuleFactory) -> nn.Module:
+    """Build an activation in place mode when it supports it (as torchvision does)."""
+    try:
+        return activation(inplace=True)
+    except TypeError:
+        return activation()
+
+
+# --------------------------------------------------------------------------------------------
+# MobileNet (v1): depthwise separable convolution
+# --------------------------------------------------------------------------------------------
+class DepthwiseSeparableConv(nn.Module):
+    """MobileNet's factorised convolution: depthwise k x k, then pointwise 1 x 1.
+
+    ``(N, C_in, H, W) -> depthwise -> (N, C_in, H/s, W/s) -> pointwise -> (N, C_out, H/s, W/s)``
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        *,
+        activation: ModuleFactory | None = nn.ReLU6,
+        norm_layer: ModuleFactory = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        block = "DepthwiseSeparableConv"
+        _check_channels(block, "in_channels", in_channels)
+        _check_channels(block, "out_channels", out_channels)
+        _check_kernel(block, kernel_size)
+        _check_stride(block, stride)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.stride = stride
+        self.depthwise = ConvNormAct(
+            in_channels, in_channels, kernel_size, stride, groups=in_channels,
+            activation=activation, norm_layer=norm_layer,
+        )
+        self.pointwise = ConvNormAct(
+            in_channels, out_channels, 1, activation=activation, norm_layer=norm_layer
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(self, x, self.in_channels)
+        return self.pointwise(self.depthwise(x))
+
+
+# --------------------------------------------------------------------------------------------
+# MobileNetV2: inverted residual with linear bottleneck
+# --------------------------------------------------------------------------------------------
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: expand 1x1 + ReLU6 -> depthwise k x k + ReLU6 -> linear 1x1 project.
+
+    ``(N, C_in, H, W) -> (N, t*C_in, H, W) -> (N, t*C_in, H/s, W/s) -> (N, C_out, H/s, W/s)``,
+    plus the input when ``use_residual`` (stride 1 and ``C_in == C_out``). The expansion is
+    absent when ``expand_ratio`` is 1. The hidden width is ``round(C_in * t)``, as in torchvision.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        expand_ratio: float = 6,
+        kernel_size: int = 3,
+        *,
+        norm_layer: ModuleFactory = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        block = "InvertedResidual"
+        _check_channels(block, "in_channels", in_channels)
+        _check_channels(block, "out_channels", out_channels)
+        _check_stride(block, stride)
+        _check_expand_ratio(block, expand_ratio)
+        _check_kernel(block, kernel_size)
+        hidden = int(round(in_channels * expand_ratio))
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.hidden_channels = hidden
+        self.stride = stride
+        self.use_residual = stride == 1 and in_channels == out_channels
+        self.expand: nn.Module = (
+            ConvNormAct(in_channels, hidden, 1, activation=nn.ReLU6, norm_layer=norm_layer)
+            if expand_ratio != 1
+            else nn.Identity()
+        )
+        self.depthwise = ConvNormAct(
+            hidden, hidden, kernel_size, stride, groups=hidden,
+            activation=nn.ReLU6, norm_layer=norm_layer,
+        )
+        self.project = ConvNormAct(hidden, out_channels, 1, activation=None, norm_layer=norm_layer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(self, x, self.in_channels)
+        out = self.expand(x)
+        out = self.depthwise(out)
+        out = self.project(out)  # linear bottleneck: no activation
+        return x + out if self.use_residual else out
+
+
+# --------------------------------------------------------------------------------------------
+# Squeeze-and-Excitation
+# --------------------------------------------------------------------------------------------
+class SqueezeExcitation(nn.Module):
+    """Channel attention: squeeze (global average pool) -> excitation MLP -> sigmoid -> scale.
+
+    ``(N, C, H, W) -> (N, C, 1, 1) -> fc1 -> (N, C/r, 1, 1) -> fc2 -> (N, C, 1, 1)``; the sigmoid
+    gate multiplies each channel of the input. The two "fully connected" layers are 1x1 convs
+    with bias (torchvision's layout). ``squeeze_channels`` overrides ``reduction``; the gate of
+    the last forward pass is kept in ``last_gate`` (shape ``(N, C)``, detached) for plotting.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: float = 4,
+        *,
+        squeeze_channels: int | None = None,
+        activation: ModuleFactory = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        block = "SqueezeExcitation"
+        _check_channels(block, "channels", channels)
+        if squeeze_channels is None:
+            if (
+                not isinstance(reduction, (int, float))
+                or isinstance(reduction, bool)
+                or not reduction > 0
+            ):
+                raise ValueError(f"{block}: reduction must be a positive number, got {reduction!r}")
+            squeeze_channels = int(channels // reduction)
+            if squeeze_channels < 1:
+                raise ValueError(
+                    f"{block}: reduction={reduction!r} leaves {channels} // {reduction!r} = 0 "
+                    f"squeeze channels; use a reduction <= {channels}"
+                )
+        else:
+            _check_channels(block, "squeeze_channels", squeeze_channels)
+        self.channels = channels
+        self.squeeze_channels = squeeze_channels
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
+        self.activation = _make_activation(activation)
+        self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+        self.scale_activation = nn.Sigmoid()
+        self.last_gate: Tensor | None = None
+
+    def gate(self, x: Tensor) -> Tensor:
+        """The per-channel weights in (0, 1): ``(N, C, H, W) -> (N, C, 1, 1)``."""
+        s = self.avgpool(x)  # squeeze
+        s = self.fc1(s)  # excitation: C -> C/r
+        s = self.activation(s)
+        s = self.fc2(s)  # C/r -> C
+        return self.scale_activation(s)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(self, x, self.channels)
+        g = self.gate(x)
+        self.last_gate = g.detach().flatten(1)
+        return x * g  # scale
+
+
+# --------------------------------------------------------------------------------------------
+# Stochastic depth
+# --------------------------------------------------------------------------------------------
+class StochasticDepth(nn.Module):
+    """Drop whole residual branches per sample ("row" mode) with probability ``p``.
+
+    In training each sample's branch is kept with probability ``1 - p`` and rescaled by
+    ``1 / (1 - p)``, so the expectation is unchanged; in eval mode this is the identity.
+    Shape: ``(N, ...) -> (N, ...)``.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        _check_fraction("StochasticDepth", "p", p, closed=False)
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        return x * noise.div_(survival)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode=row"
+
+
+# --------------------------------------------------------------------------------------------
+# EfficientNet: MBConv
+# --------------------------------------------------------------------------------------------
+def _check_mb_args(
+    block: str,
+    in_channels: int,
+    out_channels: int,
+    stride: int,
+    expand_ratio: float,
+    kernel_size: int,
+    se_ratio: float,
+    stochastic_depth_prob: float,
+) -> None:
+    _check_channels(block, "in_channels", in_channels)
+    _check_channels(block, "out_channels", out_channels)
+    _check_stride(block, stride)
+    _check_expand_ratio(block, expand_ratio)
+    _check_kernel(block, kernel_size)
+    _check_fraction(block, "se_ratio", se_ratio, closed=True)
+    _check_fraction(block, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
+
+
+def _se_or_identity(channels: int, in_channels: int, se_ratio: float) -> nn.Module:
+    """EfficientNet's SE: squeeze width from the block *input*, max(1, C_in * se_ratio), SiLU."""
+    if se_ratio == 0:
+        return nn.Identity()
+    squeeze = max(1, int(in_channels * se_ratio))
+    return SqueezeExcitation(channels, squeeze_channels=squeeze, activation=nn.SiLU)
+
+
+class MBConv(nn.Module):
+    """EfficientNet's mobile inverted bottleneck with squeeze-and-excitation.
+
+    ``expand 1x1 + SiLU -> depthwise k x k + SiLU -> SE -> linear project 1x1`` and, when
+    ``use_residual`` (stride 1 and ``C_in == C_out``), ``x + StochasticDepth(branch)``.
+    Expanded width: ``make_divisible(C_in * e, 8)``; the expansion is skipped when that equals
+    ``C_in``. ``se_ratio=0`` removes the SE. Shapes: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        expand_ratio: float = 6,
+        kernel_size: int = 3,
+        se_ratio: float = 0.25,
+        stochastic_depth_prob: float = 0.0,
+        *,
+        norm_layer: ModuleFactory = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        _check_mb_args(
+            "MBConv", in_channels, out_channels, stride, expand_ratio, kernel_size,
+            se_ratio, stochastic_depth_prob,
+        )
+        expanded = make_divisible(in_channels * expand_ratio, 8)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.expanded_channels = expanded
+        self.stride = stride
+        self.use_residual = stride == 1 and in_channels == out_channels
+        self.expand: nn.Module = (
+            ConvNormAct(in_channels, expanded, 1, activation=nn.SiLU, norm_layer=norm_layer)
+            if expanded != in_channels
+            else nn.Identity()
+        )
+        self.depthwise = ConvNormAct(
+            expanded, expanded, kernel_size, stride, groups=expanded,
+            activation=nn.SiLU, norm_layer=norm_layer,
+        )
+        self.se = _se_or_identity(expanded, in_channels, se_ratio)
+        self.project = ConvNormAct(
+            expanded, out_channels, 1, activation=None, norm_layer=norm_layer
+        )
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(self, x, self.in_channels)
+        out = self.expand(x)
+        out = self.depthwise(out)
+        out = self.se(out)
+        out = self.project(out)
+        if self.use_residual:
+            out = x + self.stochastic_depth(out)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# EfficientNetV2: Fused-MBConv
+# --------------------------------------------------------------------------------------------
+class FusedMBConv(nn.Module):
+    """EfficientNetV2's Fused-MBConv: one regular k x k conv replaces expand 1x1 + depthwise.
+
+    ``fused k x k + SiLU -> (SE) -> linear project 1x1`` when the expanded width differs from
+    ``C_in``; otherwise a single ``k x k + SiLU`` conv straight to ``C_out``. Residual with
+    stochastic depth exactly when stride is 1 and ``C_in == C_out``. EfficientNetV2 uses no SE
+    here (``se_ratio=0``, the default). Shapes: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        expand_ratio: float = 4,
+        kernel_size: int = 3,
+        se_ratio: float = 0.0,
+        stochastic_depth_prob: float = 0.0,
+        *,
+        norm_layer: ModuleFactory = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        _check_mb_args(
+            "FusedMBConv", in_channels, out_channels, stride, expand_ratio, kernel_size,
+            se_ratio, stochastic_depth_prob,
+        )
+        expanded = make_divisible(in_channels * expand_ratio, 8)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.expanded_channels = expanded
+        self.stride = stride
+        self.use_residual = stride == 1 and in_channels == out_channels
+        if expanded != in_channels:
+            self.fused = ConvNormAct(
+                in_channels, expanded, kernel_size, stride,
+                activation=nn.SiLU, norm_layer=norm_layer,
+            )
+            self.se = _se_or_identity(expanded, in_channels, se_ratio)
+            self.project: nn.Module = ConvNormAct(
+                expanded, out_channels, 1, activation=None, norm_layer=norm_layer
+            )
+        else:
+            self.fused = ConvNormAct(
+                in_channels, out_channels, kernel_size, stride,
+                activation=nn.SiLU, norm_layer=norm_layer,
+            )
+            self.se = _se_or_identity(out_channels, in_channels, se_ratio)
+            self.project = nn.Identity()
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_input(self, x, self.in_channels)
+        out = self.fused(x)  # expansion and spatial mixing in one regular conv
+        out = self.se(out)
+        out = self.project(out)
+        if self.use_residual:
+            out = x + self.stochastic_depth(out)
+        return out
