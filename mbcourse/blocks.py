@@ -235,7 +235,7 @@ class InvertedResidual(nn.Module):
         _check_stride(block, stride)
         _check_expand_ratio(block, expand_ratio)
         _check_kernel(block, kernel_size)
-        hidden = int(round(in_channels * expand_ratio))
+        hidden = round(in_channels * expand_ratio)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.hidden_channels = hidden

@@ -135,7 +135,7 @@ def inverted_residual(
     kernel_size: int = 3,
 ) -> Cost:
     """MobileNetV2: expand ``C_in -> t C_in`` (absent if t = 1), depthwise, linear project."""
-    hidden = int(round(in_channels * expand_ratio))
+    hidden = round(in_channels * expand_ratio)
     total = Cost(0, 0, _pair(size))
     if expand_ratio != 1:
         total = total.then(conv_norm_act(in_channels, hidden, 1, total.out_size))
