@@ -1,0 +1,78 @@
+"""The book's source: clean notebooks, the Colab cell, the table of contents, the config."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+spec = importlib.util.spec_from_file_location("set_repository", ROOT / "tools/set_repository.py")
+set_repository = importlib.util.module_from_spec(spec)
+sys.modules["set_repository"] = set_repository
+spec.loader.exec_module(set_repository)
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def test_there_are_chapters() -> None:
+    assert len(NOTEBOOKS) >= 7
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, path.name
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_installs_only_in_colab_from_the_configured_repository(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code").source
+    url, branch = set_repository.repository()
+    assert '"google.colab" in sys.modules' in first
+    assert set_repository.install_target(url, branch) in first
+    assert "pick_device" in first and "seed_everything" in first
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_chapter_is_in_the_table_of_contents(path: Path) -> None:
+    assert f"book/{path.stem}" in _toc_files()
+
+
+def test_table_of_contents_points_at_existing_files() -> None:
+    for entry in _toc_files():
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".ipynb", ".md")), entry
+
+
+def test_config_has_launch_buttons_bibliography_and_exercises() -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
+    assert config["repository"]["url"].startswith("https://")
+    assert config["execute"]["execute_notebooks"] == "force"
+    assert config["execute"]["timeout"] > 0
+    assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
+    assert config["bibtex_bibfiles"] == ["book/references.bib"]
+
+
+def test_bibliography_has_the_papers_of_the_design() -> None:
+    bib = (ROOT / "book/references.bib").read_text()
+    for arxiv in ("1801.04381", "1709.01507", "1905.11946", "2104.00298", "1704.04861",
+                  "1512.03385", "1603.09382"):
+        assert arxiv in bib
