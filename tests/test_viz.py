@@ -1,0 +1,255 @@
+"""Block diagrams come from the modules: labels, shapes, skip arrows, neuron counts, cleanup."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.patches import Circle, Rectangle
+
+from mbcourse import viz
+from mbcourse.blocks import (
+    ConvNormAct,
+    DepthwiseSeparableConv,
+    FusedMBConv,
+    InvertedResidual,
+    MBConv,
+    SqueezeExcitation,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    before = set(plt.get_fignums())
+    yield
+    for num in set(plt.get_fignums()) - before:
+        plt.close(num)
+
+
+def _texts(fig, gid: str | None = None) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts if gid is None or t.get_gid() == gid]
+
+
+def _patches(fig, gid: str) -> list:
+    return [p for ax in fig.axes for p in ax.patches if p.get_gid() == gid]
+
+
+# ---------------------------------------------------------------------------- labels from module
+@pytest.mark.parametrize("t", [2, 4, 6])
+def test_expand_ratio_changes_labels_and_shapes(t: int) -> None:
+    fig = viz.draw_block(InvertedResidual(24, 24, 1, t), (1, 24, 56, 56))
+    hidden = 24 * t
+    labels = _texts(fig, "label")
+    assert labels[0].startswith(f"1×1 conv 24→{hidden}\nBN, ReLU6")
+    assert labels[1].startswith(f"3×3 depthwise, {hidden} ch")
+    assert labels[2] == f"1×1 conv {hidden}→24\nBN, linear (no activation)"
+    shapes = _texts(fig, "shape")
+    assert shapes == [
+        "1×24×56×56", f"1×{hidden}×56×56", f"1×{hidden}×56×56", "1×24×56×56", "1×24×56×56"
+    ]
+
+
+def test_expand_ratio_one_has_no_expansion_box() -> None:
+    trace = viz.trace_block(InvertedResidual(32, 16, 1, 1), (1, 32, 8, 8))
+    assert [s.name for s in trace.stages] == ["depthwise", "project"]
+
+
+def test_stride_and_kernel_come_from_the_conv() -> None:
+    trace = viz.trace_block(MBConv(16, 24, stride=2, expand_ratio=6, kernel_size=5), (2, 16, 9, 9))
+    dw = next(s for s in trace.stages if s.name == "depthwise")
+    assert dw.label.startswith("5×5 depthwise, 96 ch, stride 2")
+    assert dw.kind == "depthwise"
+    assert dw.out_shape == (2, 96, 5, 5)
+    assert trace.output_shape == (2, 24, 5, 5)
+
+
+def test_shapes_on_edges_match_a_real_forward_pass() -> None:
+    block = MBConv(16, 40, stride=2, expand_ratio=4).eval()
+    x = torch.randn(3, 16, 20, 14)
+    out = block(x)
+    fig = viz.draw_block(block, tuple(x.shape))
+    shapes = _texts(fig, "shape")
+    assert shapes[0] == viz.format_shape(x.shape)
+    assert shapes[-1] == viz.format_shape(out.shape)
+    # expand, depthwise, SE, project: four boxes, five edges
+    assert len(_texts(fig, "label")) == 4
+    assert len(shapes) == 5
+
+
+def test_linear_projection_is_hatched_and_others_are_not() -> None:
+    fig = viz.draw_block(InvertedResidual(16, 16, 1, 6), (1, 16, 8, 8))
+    assert _patches(fig, "stage:project")[0].get_hatch() == "///"
+    assert _patches(fig, "stage:expand")[0].get_hatch() is None
+    assert _patches(fig, "stage:depthwise")[0].get_hatch() is None
+
+
+# ---------------------------------------------------------------------------- skip arrows
+@pytest.mark.parametrize("block", [InvertedResidual, MBConv, FusedMBConv])
+@pytest.mark.parametrize(("cin", "cout", "stride"), [(16, 16, 1), (16, 16, 2), (16, 24, 1)])
+def test_residual_arrow_iff_use_residual(block, cin: int, cout: int, stride: int) -> None:
+    module = block(cin, cout, stride=stride)
+    fig = viz.draw_block(module, (1, cin, 8, 8))
+    arrows = _patches(fig, "residual")
+    merges = _patches(fig, "merge-add")
+    assert len(arrows) == len(merges) == int(module.use_residual)
+    title = fig.axes[0].get_title()
+    assert ("no residual" in title) != module.use_residual
+
+
+def test_use_residual_is_read_from_the_module() -> None:
+    module = InvertedResidual(16, 16, 1, 6)
+    module.use_residual = False  # the forward now skips the add; the drawing must follow
+    assert not _patches(viz.draw_block(module, (1, 16, 4, 4)), "residual")
+
+
+def test_stochastic_depth_is_noted_on_the_residual() -> None:
+    with_sd = viz.trace_block(MBConv(16, 16, stochastic_depth_prob=0.125), (1, 16, 4, 4))
+    without = viz.trace_block(MBConv(16, 16), (1, 16, 4, 4))
+    assert "stochastic depth p=0.125" in with_sd.skip_note
+    assert "stochastic" not in without.skip_note
+
+
+def test_bare_se_draws_its_layers_and_the_scale_skip() -> None:
+    fig = viz.draw_block(SqueezeExcitation(32, 8), (2, 32, 5, 5))
+    labels = _texts(fig, "label")
+    assert labels == [
+        "global average pool",
+        "fc1: 1×1 conv 32→4 + bias",
+        "ReLU",
+        "fc2: 1×1 conv 4→32 + bias",
+        "sigmoid",
+    ]
+    assert len(_patches(fig, "scale")) == 1
+    assert not _patches(fig, "residual")
+    assert _texts(fig, "shape")[-1] == "2×32×5×5"
+
+
+def test_conv_norm_act_and_depthwise_separable() -> None:
+    assert [s.kind for s in viz.trace_block(ConvNormAct(3, 8, 3, 2), (1, 3, 8, 8)).stages] == [
+        "conv", "norm", "act"
+    ]
+    linear = viz.trace_block(ConvNormAct(8, 8, 1, activation=None), (1, 8, 4, 4))
+    assert [s.kind for s in linear.stages] == ["pointwise", "norm"]
+    dsc = viz.trace_block(DepthwiseSeparableConv(8, 16, stride=2), (1, 8, 6, 6))
+    assert [s.name for s in dsc.stages] == ["depthwise", "pointwise"]
+    assert dsc.skip is None and dsc.output_shape == (1, 16, 3, 3)
+
+
+def test_fused_without_expansion_is_one_conv() -> None:
+    trace = viz.trace_block(FusedMBConv(24, 24, 1, expand_ratio=1), (1, 24, 8, 8))
+    assert [s.name for s in trace.stages] == ["fused"]
+    assert trace.stages[0].label.startswith("3×3 conv 24→24\nBN, SiLU")
+
+
+def test_tracing_restores_mode_and_se_gate() -> None:
+    block = MBConv(8, 8).train()
+    block(torch.randn(2, 8, 4, 4))
+    gate = block.se.last_gate.clone()
+    viz.trace_block(block, (5, 8, 3, 3))
+    assert block.training
+    assert torch.equal(block.se.last_gate, gate)
+
+
+def test_bad_inputs_name_the_function() -> None:
+    with pytest.raises(TypeError, match=r"draw_block: module must be a torch\.nn\.Module"):
+        viz.draw_block("block", (1, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"draw_block: input_shape must be 4 positive"):
+        viz.draw_block(InvertedResidual(8, 8), (8, 8, 8))
+    with pytest.raises(ValueError, match="expected 8 input channels"):
+        viz.draw_block(InvertedResidual(8, 8), (1, 3, 8, 8))
+    with pytest.raises(ValueError, match="trace_block: Identity has no child layers"):
+        viz.trace_block(torch.nn.Identity(), (1, 3, 8, 8))
+
+
+# ---------------------------------------------------------------------------- SE MLP
+@pytest.mark.parametrize(("channels", "squeeze"), [(8, 2), (16, 4), (144, 36), (40, 10)])
+def test_se_mlp_neuron_counts_match_the_module(channels: int, squeeze: int) -> None:
+    se = SqueezeExcitation(channels, squeeze_channels=squeeze)
+    fig = viz.draw_se_mlp(se, max_neurons=16)
+    counts = {k: len(_patches(fig, f"neuron-{k}")) for k in ("in", "hidden", "out")}
+    assert counts == {"in": min(channels, 16), "hidden": min(squeeze, 16),
+                      "out": min(channels, 16)}
+    notes = _texts(fig, "subsampled")
+    expected = [f"showing 16 of {c}" for c in (channels, squeeze, channels) if c > 16]
+    assert notes == expected
+    params = sum(p.numel() for p in se.parameters())
+    assert f"{params:,} parameters" in fig.axes[0].get_title()
+    assert f"{channels} → {squeeze} → {channels}" in fig.axes[0].get_title()
+
+
+def test_se_mlp_colours_the_gate_of_the_last_forward_pass() -> None:
+    se = SqueezeExcitation(8, 2)
+    plain = {tuple(c.get_facecolor()) for c in _patches(viz.draw_se_mlp(se), "neuron-out")}
+    se(torch.randn(1, 8, 4, 4))
+    coloured = {tuple(c.get_facecolor()) for c in _patches(viz.draw_se_mlp(se), "neuron-out")}
+    assert len(plain) == 1
+    assert len(coloured) > 1
+
+
+def test_se_mlp_rejects_other_modules() -> None:
+    with pytest.raises(TypeError, match="draw_se_mlp: se must be an mbcourse SqueezeExcitation"):
+        viz.draw_se_mlp(MBConv(8, 8))
+
+
+# ---------------------------------------------------------------------------- two panels
+def test_mbconv_vs_fused_two_panels_with_their_own_counts() -> None:
+    mb, fu = MBConv(24, 24, 1, 4), FusedMBConv(24, 24, 1, 4)
+    fig = viz.draw_mbconv_vs_fused(mb, fu, (1, 24, 16, 16))
+    assert len(fig.axes) == 2
+    left, right = (ax.get_title() for ax in fig.axes)
+    assert left.startswith(f"MBConv: {sum(p.numel() for p in mb.parameters()):,} parameters")
+    assert right.startswith(
+        f"Fused-MBConv: {sum(p.numel() for p in fu.parameters()):,} parameters"
+    )
+    with pytest.raises(TypeError, match="draw_mbconv_vs_fused: mbconv must be"):
+        viz.draw_mbconv_vs_fused(fu, mb, (1, 24, 16, 16))
+    with pytest.raises(ValueError, match="fused expects 16 input channels"):
+        viz.draw_mbconv_vs_fused(mb, FusedMBConv(16, 24), (1, 24, 16, 16))
+
+
+# ---------------------------------------------------------------------------- helpers, cleanup
+def test_drawing_on_a_given_axes_creates_no_figure() -> None:
+    fig, ax = plt.subplots()
+    before = plt.get_fignums()
+    assert viz.draw_block(InvertedResidual(8, 8), (1, 8, 4, 4), ax=ax) is fig
+    assert viz.draw_se_mlp(SqueezeExcitation(8, 2), ax=ax) is fig
+    assert plt.get_fignums() == before
+
+
+def test_each_call_without_axes_makes_one_figure_that_closes() -> None:
+    before = len(plt.get_fignums())
+    fig = viz.draw_block(InvertedResidual(8, 8), (1, 8, 4, 4))
+    assert len(plt.get_fignums()) == before + 1
+    plt.close(fig)
+    assert len(plt.get_fignums()) == before
+
+
+def test_bar_compare_heights_are_the_values() -> None:
+    fig = viz.bar_compare(["a", "b", "c"], {"x": [1, 2, 3], "y": [30, 20, 10]},
+                          ylabel="count", title="t")
+    heights = [p.get_height() for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    assert heights == [1, 2, 3, 30, 20, 10]
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert labels == ["1", "2", "3", "30", "20", "10"]
+    fig2 = viz.bar_compare(["a"], {"x": [1234.5]}, ylabel="", title="",
+                           value_format=lambda v: f"<{v:.1f}>")
+    assert [t.get_text() for t in fig2.axes[0].texts] == ["<1234.5>"]
+    with pytest.raises(ValueError, match="bar_compare: series 'x' has 2 values for 3"):
+        viz.bar_compare(["a", "b", "c"], {"x": [1, 2]}, ylabel="", title="")
+
+
+def test_plot_spiral_embeddings_one_panel_per_dimension() -> None:
+    pts = torch.randn(50, 2)
+    fig = viz.plot_spiral_embeddings(pts, {2: pts * 0, 7: pts}, notes={7: "ok"})
+    assert [ax.get_title() for ax in fig.axes] == ["Input", "n = 2", "n = 7\nok"]
+    with pytest.raises(ValueError, match="reconstruction for n=3 has shape"):
+        viz.plot_spiral_embeddings(pts, {3: pts[:10]})
+
+
+def test_no_circles_leak_from_block_drawings() -> None:
+    fig = viz.draw_block(DepthwiseSeparableConv(8, 8), (1, 8, 4, 4))
+    assert not [p for p in fig.axes[0].patches if isinstance(p, Circle)]
