@@ -1,0 +1,128 @@
+"""Whole networks built from :mod:`mbcourse.blocks`: MobileNetV2, EfficientNet B0-B7, V2 S/M/L.
+
+Each is written as its paper's architecture table and matches torchvision's model exactly:
+the same parameter count and, with torchvision's weights loaded
+(:func:`load_torchvision_weights`), the same outputs.
+
+Quick start::
+
+    from mbcourse.models import get_model, list_models, mobilenet_v2, efficientnet_b0
+
+    net = mobilenet_v2()                                   # 3,504,872 parameters, 224x224 input
+    net = get_model("efficientnet_v2_s", num_classes=10)   # any name from list_models()
+
+CPU-sized teaching networks for 32x32 inputs (e.g. CIFAR-10) come from the same builders::
+
+    mobilenet_v2(width_mult=0.25, num_classes=10, small_input=True)
+    efficientnet_b0(width_mult=0.25, depth_mult=0.25, num_classes=10, small_input=True)
+    efficientnet_b0(stages=4, num_classes=10)   # stem, the first 4 block rows, head
+
+``small_input=True`` sets the stem's stride and that of the first stride-2 table row to 1, so
+the network downsamples by 8 instead of 32 (32x32 in, 4x4 at the head). ``width_mult`` scales
+every channel count (rounded to multiples of 8), ``depth_mult`` every row's repeats
+(``ceil(n * d)``), ``stages=k`` keeps the first ``k`` block rows.
+
+Every model exposes ``features`` (stem, blocks, head; torchvision's layout), ``avgpool``,
+``classifier`` (Dropout + Linear) and ``stage_modules()`` (``stem``, ``stage<k>``, ``head``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from .efficientnet import (
+    EFFICIENTNET_B0_TABLE,
+    EFFICIENTNET_COMPOUND_SCALING,
+    EFFICIENTNET_V2_L_TABLE,
+    EFFICIENTNET_V2_M_TABLE,
+    EFFICIENTNET_V2_S_TABLE,
+    BlockStage,
+    EfficientNet,
+    NetworkConfig,
+    StageRow,
+    efficientnet_b0,
+    efficientnet_b1,
+    efficientnet_b2,
+    efficientnet_b3,
+    efficientnet_b4,
+    efficientnet_b5,
+    efficientnet_b6,
+    efficientnet_b7,
+    efficientnet_config,
+    efficientnet_v2_l,
+    efficientnet_v2_m,
+    efficientnet_v2_s,
+)
+from .mobilenetv2 import (
+    MOBILENET_V2_TABLE,
+    Bottleneck,
+    MobileNetV2,
+    mobilenet_v2,
+    mobilenet_v2_table,
+)
+from .weights import load_pretrained, load_torchvision_weights, torchvision_key_map
+
+__all__ = [
+    "EFFICIENTNET_B0_TABLE",
+    "EFFICIENTNET_COMPOUND_SCALING",
+    "EFFICIENTNET_V2_L_TABLE",
+    "EFFICIENTNET_V2_M_TABLE",
+    "EFFICIENTNET_V2_S_TABLE",
+    "MOBILENET_V2_TABLE",
+    "BlockStage",
+    "Bottleneck",
+    "EfficientNet",
+    "MobileNetV2",
+    "NetworkConfig",
+    "StageRow",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
+    "efficientnet_config",
+    "efficientnet_v2_l",
+    "efficientnet_v2_m",
+    "efficientnet_v2_s",
+    "get_model",
+    "list_models",
+    "load_pretrained",
+    "load_torchvision_weights",
+    "mobilenet_v2",
+    "mobilenet_v2_table",
+    "torchvision_key_map",
+]
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "mobilenet_v2": mobilenet_v2,
+    "efficientnet_b0": efficientnet_b0,
+    "efficientnet_b1": efficientnet_b1,
+    "efficientnet_b2": efficientnet_b2,
+    "efficientnet_b3": efficientnet_b3,
+    "efficientnet_b4": efficientnet_b4,
+    "efficientnet_b5": efficientnet_b5,
+    "efficientnet_b6": efficientnet_b6,
+    "efficientnet_b7": efficientnet_b7,
+    "efficientnet_v2_s": efficientnet_v2_s,
+    "efficientnet_v2_m": efficientnet_v2_m,
+    "efficientnet_v2_l": efficientnet_v2_l,
+}
+
+
+def list_models() -> list[str]:
+    """The names :func:`get_model` accepts (torchvision's names for the same networks)."""
+    return list(_BUILDERS)
+
+
+def get_model(name: str, **kwargs: object) -> nn.Module:
+    """Build model ``name`` (see :func:`list_models`); ``kwargs`` go to its builder."""
+    if name not in _BUILDERS:
+        raise ValueError(
+            f"get_model: unknown model name {name!r}; valid names: {', '.join(_BUILDERS)}"
+        )
+    return _BUILDERS[name](**kwargs)

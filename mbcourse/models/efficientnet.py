@@ -1,0 +1,643 @@
+"""EfficientNet B0-B7 (Tan & Le, 2019) and EfficientNetV2 S/M/L (Tan & Le, 2021).
+
+Each family is written once, as the paper's architecture table; every variant is *computed*:
+
+* B0 is Table 1 of the EfficientNet paper. B1-B7 scale it by compound scaling: every channel
+  count becomes ``make_divisible(c * width, 8)``, every row's layer count ``ceil(n * depth)``;
+  the head has ``4 x`` the last row's channels (1280 for B0). ``(width, depth, dropout)`` per
+  variant are torchvision's, in :data:`EFFICIENTNET_COMPOUND_SCALING`.
+* V2-S is Table 4 of the EfficientNetV2 paper (Fused-MBConv in the three early stages, MBConv
+  with SE after them), head 1280. The paper prints no table for V2-M and V2-L; theirs here come
+  from the official code, as in torchvision's ``_efficientnet_conf``.
+
+Norm layers are torchvision's: ``BatchNorm2d()`` for B0-B4, ``BatchNorm2d(eps=1e-3,
+momentum=0.01)`` for B5-B7 (their weights were ported from TensorFlow), ``BatchNorm2d(eps=1e-3)``
+for V2. Block ``i`` of ``N`` gets stochastic-depth rate ``stochastic_depth_prob * i / N``. With
+these, every variant has torchvision's parameter count and, given its weights, its outputs.
+
+Teaching configurations (CPU-sized) come from the same builders::
+
+    efficientnet_b0(width_mult=0.25, depth_mult=0.25, num_classes=10, small_input=True)
+    efficientnet_v2_s(width_mult=0.25, depth_mult=0.25, num_classes=10, small_input=True)
+    efficientnet_b0(stages=4, num_classes=10)      # stem, the first 4 MBConv rows, head
+
+``width_mult`` / ``depth_mult`` *replace* the variant's multipliers (B3's 1.2 / 1.4, say).
+``small_input=True`` changes exactly two strides: the stem's (2 -> 1) and that of the first
+table row with stride 2 (B0's ``MBConv6 k3x3, 24`` row; V2's ``Fused-MBConv4, 48`` row). The
+network then downsamples by 8 instead of 32: a 32x32 image reaches the head as 4x4.
+``stages=k`` keeps the first ``k`` block rows of the table and puts the head on the last one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+from torch import Tensor, nn
+
+from ..blocks import ConvNormAct, FusedMBConv, MBConv, make_divisible
+from ._checks import (
+    check_num_classes,
+    check_positive,
+    check_pretrained_config,
+    check_probability,
+    check_stages,
+)
+from .weights import load_pretrained
+
+__all__ = [
+    "EFFICIENTNET_B0_TABLE",
+    "EFFICIENTNET_COMPOUND_SCALING",
+    "EFFICIENTNET_V2_L_TABLE",
+    "EFFICIENTNET_V2_M_TABLE",
+    "EFFICIENTNET_V2_S_TABLE",
+    "BlockStage",
+    "EfficientNet",
+    "NetworkConfig",
+    "StageRow",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
+    "efficientnet_config",
+    "efficientnet_v2_l",
+    "efficientnet_v2_m",
+    "efficientnet_v2_s",
+]
+
+CONV3X3 = "Conv3x3"
+MBCONV = "MBConv"
+FUSED = "Fused-MBConv"
+HEAD = "Conv1x1 & Pooling & FC"
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """One row of an EfficientNet architecture table.
+
+    ``operator`` is ``"Conv3x3"`` (stem), ``"MBConv"``, ``"Fused-MBConv"`` or
+    ``"Conv1x1 & Pooling & FC"`` (head); ``expand_ratio`` is the ``6`` of "MBConv6";
+    ``resolution`` is the row's input size at the paper's 224x224 (EfficientNet Table 1 only);
+    ``channels`` are output channels; ``se_ratio`` sizes SE from the block's input channels.
+    """
+
+    stage: int
+    operator: str
+    expand_ratio: int | None
+    kernel: int
+    stride: int | None
+    resolution: int | None
+    channels: int
+    layers: int
+    se_ratio: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """The operator as the papers print it, e.g. ``"MBConv6, k5x5"``."""
+        if self.expand_ratio is None:
+            return self.operator
+        text = f"{self.operator}{self.expand_ratio}, k{self.kernel}x{self.kernel}"
+        return f"{text}, SE{self.se_ratio}" if self.se_ratio else text
+
+
+# EfficientNet-B0, Table 1 (Tan & Le, 2019). The stride is the one the resolution column implies
+# (torchvision's); SE (ratio 0.25 of the block's input channels) is in every MBConv (Sec. 4).
+EFFICIENTNET_B0_TABLE: tuple[StageRow, ...] = (
+    #       stage operator   e     k  s     res  channels layers  SE
+    StageRow(1,   CONV3X3,   None, 3, 2,    224,   32,    1),
+    StageRow(2,   MBCONV,    1,    3, 1,    112,   16,    1,      0.25),
+    StageRow(3,   MBCONV,    6,    3, 2,    112,   24,    2,      0.25),
+    StageRow(4,   MBCONV,    6,    5, 2,     56,   40,    2,      0.25),
+    StageRow(5,   MBCONV,    6,    3, 2,     28,   80,    3,      0.25),
+    StageRow(6,   MBCONV,    6,    5, 1,     14,  112,    3,      0.25),
+    StageRow(7,   MBCONV,    6,    5, 2,     14,  192,    4,      0.25),
+    StageRow(8,   MBCONV,    6,    3, 1,      7,  320,    1,      0.25),
+    StageRow(9,   HEAD,      None, 1, None,   7, 1280,    1),
+)  # fmt: skip
+
+# EfficientNetV2-S, Table 4 (Tan & Le, 2021).
+EFFICIENTNET_V2_S_TABLE: tuple[StageRow, ...] = (
+    #       stage operator   e     k  s     res   channels layers  SE
+    StageRow(0,   CONV3X3,   None, 3, 2,    None,   24,    1),
+    StageRow(1,   FUSED,     1,    3, 1,    None,   24,    2),
+    StageRow(2,   FUSED,     4,    3, 2,    None,   48,    4),
+    StageRow(3,   FUSED,     4,    3, 2,    None,   64,    4),
+    StageRow(4,   MBCONV,    4,    3, 2,    None,  128,    6,     0.25),
+    StageRow(5,   MBCONV,    6,    3, 1,    None,  160,    9,     0.25),
+    StageRow(6,   MBCONV,    6,    3, 2,    None,  256,   15,     0.25),
+    StageRow(7,   HEAD,      None, 1, None, None, 1280,    1),
+)  # fmt: skip
+
+# EfficientNetV2-M: no table in the paper; the official code's (and torchvision's) configuration.
+EFFICIENTNET_V2_M_TABLE: tuple[StageRow, ...] = (
+    #       stage operator   e     k  s     res   channels layers  SE
+    StageRow(0,   CONV3X3,   None, 3, 2,    None,   24,    1),
+    StageRow(1,   FUSED,     1,    3, 1,    None,   24,    3),
+    StageRow(2,   FUSED,     4,    3, 2,    None,   48,    5),
+    StageRow(3,   FUSED,     4,    3, 2,    None,   80,    5),
+    StageRow(4,   MBCONV,    4,    3, 2,    None,  160,    7,     0.25),
+    StageRow(5,   MBCONV,    6,    3, 1,    None,  176,   14,     0.25),
+    StageRow(6,   MBCONV,    6,    3, 2,    None,  304,   18,     0.25),
+    StageRow(7,   MBCONV,    6,    3, 1,    None,  512,    5,     0.25),
+    StageRow(8,   HEAD,      None, 1, None, None, 1280,    1),
+)  # fmt: skip
+
+# EfficientNetV2-L: no table in the paper; the official code's (and torchvision's) configuration.
+EFFICIENTNET_V2_L_TABLE: tuple[StageRow, ...] = (
+    #       stage operator   e     k  s     res   channels layers  SE
+    StageRow(0,   CONV3X3,   None, 3, 2,    None,   32,    1),
+    StageRow(1,   FUSED,     1,    3, 1,    None,   32,    4),
+    StageRow(2,   FUSED,     4,    3, 2,    None,   64,    7),
+    StageRow(3,   FUSED,     4,    3, 2,    None,   96,    7),
+    StageRow(4,   MBCONV,    4,    3, 2,    None,  192,   10,     0.25),
+    StageRow(5,   MBCONV,    6,    3, 1,    None,  224,   19,     0.25),
+    StageRow(6,   MBCONV,    6,    3, 2,    None,  384,   25,     0.25),
+    StageRow(7,   MBCONV,    6,    3, 1,    None,  640,    7,     0.25),
+    StageRow(8,   HEAD,      None, 1, None, None, 1280,    1),
+)  # fmt: skip
+
+# Compound scaling of B0 (torchvision's coefficients): name -> (width, depth, dropout).
+EFFICIENTNET_COMPOUND_SCALING: dict[str, tuple[float, float, float]] = {
+    "efficientnet_b0": (1.0, 1.0, 0.2),
+    "efficientnet_b1": (1.0, 1.1, 0.2),
+    "efficientnet_b2": (1.1, 1.2, 0.3),
+    "efficientnet_b3": (1.2, 1.4, 0.3),
+    "efficientnet_b4": (1.4, 1.8, 0.4),
+    "efficientnet_b5": (1.6, 2.2, 0.4),
+    "efficientnet_b6": (1.8, 2.6, 0.5),
+    "efficientnet_b7": (2.0, 3.1, 0.5),
+}
+
+NormFactory = Callable[..., nn.Module]
+_BN_TF_PORT = partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)  # B5-B7 in torchvision
+_BN_V2 = partial(nn.BatchNorm2d, eps=1e-3)
+
+
+@dataclass(frozen=True)
+class _Variant:
+    table: tuple[StageRow, ...]
+    width_mult: float
+    depth_mult: float
+    dropout: float
+    norm_layer: NormFactory
+    head_is_4x_last: bool  # V1: head = 4 x last stage's channels; V2: the table's head row
+
+
+_VARIANTS: dict[str, _Variant] = {
+    name: _Variant(
+        EFFICIENTNET_B0_TABLE, w, d, p,
+        _BN_TF_PORT if name in ("efficientnet_b5", "efficientnet_b6", "efficientnet_b7")
+        else nn.BatchNorm2d,
+        head_is_4x_last=True,
+    )
+    for name, (w, d, p) in EFFICIENTNET_COMPOUND_SCALING.items()
+}
+_VARIANTS["efficientnet_v2_s"] = _Variant(EFFICIENTNET_V2_S_TABLE, 1.0, 1.0, 0.2, _BN_V2, False)
+_VARIANTS["efficientnet_v2_m"] = _Variant(EFFICIENTNET_V2_M_TABLE, 1.0, 1.0, 0.3, _BN_V2, False)
+_VARIANTS["efficientnet_v2_l"] = _Variant(EFFICIENTNET_V2_L_TABLE, 1.0, 1.0, 0.4, _BN_V2, False)
+
+
+@dataclass(frozen=True)
+class BlockStage:
+    """A block row resolved for one network: rounded channels, repeats and strides as built."""
+
+    stage: int
+    block: str  # "MBConv" or "Fused-MBConv"
+    expand_ratio: int
+    kernel: int
+    stride: int
+    in_channels: int
+    out_channels: int
+    layers: int
+    se_ratio: float
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything an :class:`EfficientNet` is built from (see :func:`efficientnet_config`)."""
+
+    name: str
+    stem_channels: int
+    stem_stride: int
+    stages: tuple[BlockStage, ...]
+    head_channels: int
+    width_mult: float
+    depth_mult: float
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(stage.layers for stage in self.stages)
+
+
+def _variant(func: str, name: str) -> _Variant:
+    if name not in _VARIANTS:
+        raise ValueError(f"{func}: unknown variant {name!r}; choose from {sorted(_VARIANTS)}")
+    return _VARIANTS[name]
+
+
+def efficientnet_config(
+    name: str,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    *,
+    small_input: bool = False,
+    stages: int | None = None,
+) -> NetworkConfig:
+    """Resolve variant ``name``'s table: channels ``make_divisible(c * width, 8)``, layers
+    ``ceil(n * depth)``, strides (``small_input``), truncation (``stages``) and head width.
+
+    ``width_mult`` / ``depth_mult`` default to the variant's own multipliers.
+    """
+    func = "efficientnet_config"
+    variant = _variant(func, name)
+    width = variant.width_mult if width_mult is None else width_mult
+    depth = variant.depth_mult if depth_mult is None else depth_mult
+    check_positive(func, "width_mult", width)
+    check_positive(func, "depth_mult", depth)
+    stem, *block_rows, head = variant.table
+    kept = check_stages(func, stages, len(block_rows))
+
+    def channels(c: int) -> int:
+        return make_divisible(c * width, 8)
+
+    resolved: list[BlockStage] = []
+    in_c = channels(stem.channels)
+    stride_cut = small_input  # the first stride-2 row loses its stride with small_input
+    for row in block_rows[:kept]:
+        if row.expand_ratio is None or row.stride is None:
+            raise ValueError(f"{func}: block row {row} needs an expand_ratio and a stride")
+        stride = row.stride
+        if stride_cut and stride == 2:
+            stride, stride_cut = 1, False
+        out_c = channels(row.channels)
+        resolved.append(
+            BlockStage(
+                row.stage, row.operator, row.expand_ratio, row.kernel, stride, in_c, out_c,
+                math.ceil(row.layers * depth), row.se_ratio,
+            )
+        )
+        in_c = out_c
+    head_c = 4 * in_c if variant.head_is_4x_last else channels(head.channels)
+    return NetworkConfig(
+        name, channels(stem.channels), 1 if small_input else 2, tuple(resolved), head_c,
+        width, depth,
+    )
+
+
+class EfficientNet(nn.Module):
+    """EfficientNet / EfficientNetV2: ``(N, 3, H, W) -> (N, num_classes)``.
+
+    ``features`` is torchvision's layout: ``[stem, stage_1, ..., stage_K, head]`` where each
+    stage is an ``nn.Sequential`` of its blocks (:meth:`stage_modules` names them after the
+    paper's stage numbers). ``config`` is the resolved table; ``classifier`` Dropout + Linear.
+    """
+
+    def __init__(
+        self,
+        config: NetworkConfig,
+        num_classes: int = 1000,
+        dropout: float = 0.2,
+        stochastic_depth_prob: float = 0.2,
+        *,
+        norm_layer: NormFactory = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        func = "EfficientNet"
+        if not isinstance(config, NetworkConfig) or not config.stages:
+            raise ValueError(f"{func}: config must be a NetworkConfig with at least one stage")
+        check_num_classes(func, num_classes)
+        check_probability(func, "dropout", dropout, closed=True)
+        check_probability(func, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
+
+        layers: list[nn.Module] = [
+            ConvNormAct(
+                3, config.stem_channels, 3, config.stem_stride,
+                activation=nn.SiLU, norm_layer=norm_layer,
+            )
+        ]
+        total, index = config.num_blocks, 0
+        for stage in config.stages:
+            block_cls = FusedMBConv if stage.block == FUSED else MBConv
+            blocks: list[nn.Module] = []
+            for i in range(stage.layers):
+                blocks.append(
+                    block_cls(
+                        stage.in_channels if i == 0 else stage.out_channels,
+                        stage.out_channels,
+                        stage.stride if i == 0 else 1,
+                        stage.expand_ratio,
+                        stage.kernel,
+                        stage.se_ratio,
+                        stochastic_depth_prob * index / total,
+                        norm_layer=norm_layer,
+                    )
+                )
+                index += 1
+            layers.append(nn.Sequential(*blocks))
+        layers.append(
+            ConvNormAct(
+                config.stages[-1].out_channels, config.head_channels, 1,
+                activation=nn.SiLU, norm_layer=norm_layer,
+            )
+        )
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout, inplace=True),
+            nn.Linear(config.head_channels, num_classes),
+        )
+        self.config = config
+        self.num_classes = num_classes
+        self.stochastic_depth_prob = stochastic_depth_prob
+        _init_weights(self)
+
+    def stage_modules(self) -> OrderedDict[str, nn.Module]:
+        """``stem``, ``stage<k>`` for each block row (the table's stage numbers), ``head``."""
+        groups: OrderedDict[str, nn.Module] = OrderedDict(stem=self.features[0])
+        for stage, module in zip(self.config.stages, self.features[1:-1], strict=True):
+            groups[f"stage{stage.stage}"] = module
+        groups["head"] = self.features[-1]
+        return groups
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, 3, H, W) -> features (N, C_head, H/32, W/32) -> pool -> (N, num_classes)``."""
+        x = self.features(x)
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.classifier(x)
+
+
+def _init_weights(model: nn.Module) -> None:
+    """torchvision's EfficientNet initialisation."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            init_range = 1.0 / math.sqrt(m.out_features)
+            nn.init.uniform_(m.weight, -init_range, init_range)
+            nn.init.zeros_(m.bias)
+
+
+def _efficientnet(
+    name: str,
+    num_classes: int,
+    dropout: float | None,
+    stochastic_depth_prob: float,
+    pretrained: bool,
+    width_mult: float | None,
+    depth_mult: float | None,
+    small_input: bool,
+    stages: int | None,
+    progress: bool,
+) -> EfficientNet:
+    variant = _VARIANTS[name]
+    if pretrained:
+        check_pretrained_config(
+            name,
+            num_classes=None if num_classes == 1000 else num_classes,
+            width_mult=None if width_mult in (None, variant.width_mult) else width_mult,
+            depth_mult=None if depth_mult in (None, variant.depth_mult) else depth_mult,
+            small_input=small_input or None,
+            stages=stages,
+        )
+    config = efficientnet_config(
+        name, width_mult, depth_mult, small_input=small_input, stages=stages
+    )
+    model = EfficientNet(
+        config,
+        num_classes,
+        variant.dropout if dropout is None else dropout,
+        stochastic_depth_prob,
+        norm_layer=variant.norm_layer,
+    )
+    if pretrained:
+        load_pretrained(model, name, progress=progress)
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Builders. Common arguments: ``num_classes``; ``dropout`` (None: the variant's own);
+# ``stochastic_depth_prob`` (0.2); ``pretrained`` (torchvision's ImageNet weights, downloaded
+# with its hash check; needs torchvision); ``width_mult`` / ``depth_mult`` (None: the variant's;
+# a number replaces it); ``small_input`` and ``stages`` (see the module docstring).
+# --------------------------------------------------------------------------------------------
+def efficientnet_b0(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B0: Table 1 as printed (width 1.0, depth 1.0, dropout 0.2)."""
+    return _efficientnet(
+        "efficientnet_b0", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_b1(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B1: B0 scaled by width 1.0, depth 1.1; dropout 0.2."""
+    return _efficientnet(
+        "efficientnet_b1", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_b2(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B2: B0 scaled by width 1.1, depth 1.2; dropout 0.3."""
+    return _efficientnet(
+        "efficientnet_b2", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_b3(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B3: B0 scaled by width 1.2, depth 1.4; dropout 0.3."""
+    return _efficientnet(
+        "efficientnet_b3", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_b4(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B4: B0 scaled by width 1.4, depth 1.8; dropout 0.4."""
+    return _efficientnet(
+        "efficientnet_b4", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_b5(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B5: B0 scaled by width 1.6, depth 2.2; dropout 0.4; BN eps 1e-3."""
+    return _efficientnet(
+        "efficientnet_b5", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_b6(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B6: B0 scaled by width 1.8, depth 2.6; dropout 0.5; BN eps 1e-3."""
+    return _efficientnet(
+        "efficientnet_b6", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_b7(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNet-B7: B0 scaled by width 2.0, depth 3.1; dropout 0.5; BN eps 1e-3."""
+    return _efficientnet(
+        "efficientnet_b7", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_v2_s(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNetV2-S: Table 4 as printed; dropout 0.2; BN eps 1e-3."""
+    return _efficientnet(
+        "efficientnet_v2_s", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_v2_m(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNetV2-M: the official code's table; dropout 0.3; BN eps 1e-3."""
+    return _efficientnet(
+        "efficientnet_v2_m", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
+
+def efficientnet_v2_l(
+    num_classes: int = 1000,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    pretrained: bool = False,
+    *,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    small_input: bool = False,
+    stages: int | None = None,
+    progress: bool = True,
+) -> EfficientNet:
+    """EfficientNetV2-L: the official code's table; dropout 0.4; BN eps 1e-3."""
+    return _efficientnet(
+        "efficientnet_v2_l", num_classes, dropout, stochastic_depth_prob, pretrained,
+        width_mult, depth_mult, small_input, stages, progress,
+    )
+
