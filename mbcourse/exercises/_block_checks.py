@@ -1,0 +1,572 @@
+"""Checkers for blocks: the learner's InvertedResidual, SE and MBConv against
+:mod:`mbcourse.blocks`, with the reference's weights copied in layer by layer (see
+:mod:`._modules`), in eval mode, on small random inputs. When the outputs differ, known wrong
+variants (computed from the reference's own layers) are tried, to name the mistake."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..blocks import InvertedResidual, MBConv, SqueezeExcitation, make_divisible
+from . import _modules as M
+from ._cases import (
+    DEFAULT_TIME_LIMIT,
+    Case,
+    CaseError,
+    Session,
+    args_text,
+    reject,
+    run_cases,
+    subject_name,
+)
+from .feedback import CheckResult
+
+__all__ = ["check_inverted_residual", "check_mbconv_forward", "check_se"]
+
+Explain = Callable[[list[M.Call], list[M.Call]], "str | None"]
+Variants = list[tuple[str, Callable[[], Tensor]]]
+NO_LAYERS = (
+    "Your forward uses no layers with weights yet: build the convs in __init__ and call them "
+    "in forward."
+)
+
+
+def _build(s: Session, cls: Any, args: tuple[Any, ...], label: str) -> nn.Module:
+    """``cls(*args)`` in eval mode on the CPU (whatever ``device`` the learner used)."""
+    module = s.call(cls, *args, what=label)
+    if not isinstance(module, nn.Module):
+        raise CaseError(
+            got=f"{label} gave a {type(module).__name__}, not an nn.Module",
+            mistake="Subclass torch.nn.Module and call super().__init__() first.",
+        )
+    s.call(module.cpu, what=f"{label}.cpu()")
+    s.call(module.eval, what=f"{label}.eval()")
+    return module
+
+
+def _input(shape: tuple[int, ...], seed: int, scale: float = 2.0) -> Tensor:
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * scale
+
+
+def _in_context(
+    run: Callable[[Session], str], c_in: int, c_out: int, stride: int
+) -> Callable[[Session], str]:
+    """Name the block-level mistake behind a shape error raised in the learner's forward."""
+
+    def wrapped(s: Session) -> str:
+        try:
+            return run(s)
+        except CaseError as failure:
+            text = str(failure.error) if failure.error is not None else ""
+            rule = "The residual exists only when stride == 1 and in_channels == out_channels."
+            if isinstance(failure.error, RuntimeError) and "must match the size" in text:
+                if stride != 1:
+                    failure.mistake = (
+                        f"You add the residual at stride {stride}: the output is 1/{stride} as "
+                        f"high and wide as x, so x + F(x) fails. {rule}"
+                    )
+                elif c_in != c_out:
+                    failure.mistake = (
+                        f"You add the residual although the channels differ ({c_in} in, "
+                        f"{c_out} out). {rule}"
+                    )
+            elif "SqueezeExcitation: expected" in text:
+                failure.mistake = (
+                    "Your SE received a tensor with another channel count than it was built for. "
+                    "In MBConv the SE acts on the expanded channels: after the depthwise conv, "
+                    "before the projection."
+                )
+            raise
+
+    return wrapped
+
+
+def _match(
+    s: Session, mine: nn.Module, ref: nn.Module, x: Tensor, what: str, explain: Explain
+) -> tuple[list[M.Call], list[M.Call]]:
+    """Trace both, match the weighted layers in execution order, copy the reference's weights."""
+    out, calls = M.trace(s, mine, x, what=what)
+    M.as_tensor(out, what)
+    _, ref_calls = M.trace(s, ref, x, what="the reference")
+    wmine, wref = M.weighted_calls(calls), M.weighted_calls(ref_calls)
+    diff = M.structure_diff(wmine, wref)
+    if diff is not None:
+        got = f"a different structure: {diff}.\nYour layers:\n{M.layer_list(wmine) or '(none)'}"
+        unused = M.unused_weighted(mine, calls)
+        if unused:
+            got += "\nDefined but never used in forward: " + ", ".join(unused)
+        raise CaseError(
+            expected=f"these layers, in this order:\n{M.layer_list(wref)}",
+            got=got,
+            mistake=NO_LAYERS if not wmine else explain(calls, ref_calls),
+        )
+    M.copy_weights([(a.module, b.module) for a, b in zip(wmine, wref, strict=True)])
+    return calls, ref_calls
+
+
+def _act_mismatch(
+    calls: list[M.Call], ref_calls: list[M.Call], places: dict[str, str]
+) -> str | None:
+    """The first activation module whose type differs from the reference's, in words."""
+    mine, ref = M.activation_names(calls), M.activation_names(ref_calls)
+    if not mine:
+        return None  # functional activations (F.silu): nothing to compare by name
+    for i, ((ref_name, ref_type), (_, my_type)) in enumerate(zip(ref, mine, strict=False)):
+        if my_type != ref_type:
+            where = next((v for k, v in places.items() if ref_name.startswith(k)), ref_name)
+            return (
+                f"Activation {i + 1} ({where}) is {my_type} in yours; the reference uses "
+                f"{ref_type}."
+            )
+    return None
+
+
+def _output_case(
+    s: Session, mine: nn.Module, ref: nn.Module, x: Tensor, call: str, label: str,
+    reference: str, variants: Callable[[], Variants], extra: Callable[[Tensor], str | None],
+) -> str:
+    """Compare outputs; on a difference, name the first wrong variant that reproduces it."""
+    got = M.forward(s, mine, x.clone(), what=f"{call}(x)")
+    with torch.no_grad():
+        want = ref(x.clone())
+        problem = M.compare(got, want)
+        if problem is None:
+            return f"{label}: output {tuple(want.shape)} equals the reference"
+        mistake = M.first_match(got, variants()) or extra(got)
+        if mistake is None and got.shape[2:] != want.shape[2:]:
+            mistake = "Wrong output size: the stride belongs to the depthwise conv."
+    raise CaseError(
+        expected=f"the output of {reference} with the same weights", got=problem, mistake=mistake
+    )
+
+
+# --------------------------------------------------------------------------------------------
+def _ir_explain(c_in: int, t: float) -> Explain:
+    hidden = round(c_in * t)
+
+    def explain(calls: list[M.Call], ref_calls: list[M.Call]) -> str | None:
+        mine = [c.module for c in M.weighted_calls(calls) if isinstance(c.module, nn.Conv2d)]
+        refs = [c.module for c in M.weighted_calls(ref_calls) if isinstance(c.module, nn.Conv2d)]
+        if any(m.bias is not None for m in mine):
+            return "Convs followed by BatchNorm have no bias: use bias=False."
+        if t == 1 and len(mine) == len(refs) + 1:
+            return "With expand_ratio 1 there is no expansion conv (torchvision skips it)."
+        if t != 1 and len(mine) == len(refs) - 1:
+            return f"The 1×1 expansion conv ({c_in}→{hidden}) is missing."
+        for m in mine:
+            if m.kernel_size[0] > 1 and m.groups == 1:
+                return (
+                    f"Your {m.kernel_size[0]}×{m.kernel_size[0]} conv is a regular conv; make it "
+                    "depthwise with groups = its channel count."
+                )
+        if mine and t != 1 and mine[0].out_channels != hidden:
+            return f"The hidden width is round(in_channels × expand_ratio) = {hidden}."
+        strides = [m.stride[0] for m in mine]
+        if len(strides) == len(refs) and strides != [m.stride[0] for m in refs]:
+            return "The stride belongs to the depthwise conv (the 1×1 convs have stride 1)."
+        if sum(isinstance(c.module, nn.BatchNorm2d) for c in calls) < len(refs):
+            return "Every conv is followed by a BatchNorm (expansion, depthwise, projection)."
+        return None
+
+    return explain
+
+
+def _ir_variants(ref: InvertedResidual, x: Tensor) -> Variants:
+    proj = ref.project(ref.depthwise(ref.expand(x)))
+    res: Tensor | int = x if ref.use_residual else 0
+    nothing = torch.full((1,), float("nan"))  # matches no output
+
+    def relu_path() -> Tensor:
+        h = x
+        for part in (ref.expand, ref.depthwise):
+            if not isinstance(part, nn.Identity):
+                h = F.relu(part.norm(part.conv(h)))
+        return ref.project(h) + res
+
+    return [
+        ("There is an activation (ReLU6) after the projection: MobileNetV2's bottleneck is "
+         "linear, the 1×1 projection has BatchNorm and no activation.",
+         lambda: F.relu6(proj) + res),
+        ("There is a ReLU after the projection: MobileNetV2's bottleneck is linear.",
+         lambda: F.relu(proj) + res),
+        ("The residual is missing: with stride 1 and equal channels the block returns x + F(x).",
+         lambda: proj if ref.use_residual else nothing),
+        ("You use ReLU where MobileNetV2 uses ReLU6 (clipped at 6).", relu_path),
+        ("The residual is added before an activation; return x + project(...) with no "
+         "activation after the sum.",
+         lambda: F.relu6(proj + res) if ref.use_residual else nothing),
+    ]
+
+
+def check_inverted_residual(
+    cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
+) -> CheckResult:
+    """``cls(in_channels, out_channels, stride, expand_ratio)`` -> a module computing exactly
+    :class:`mbcourse.blocks.InvertedResidual` (eval mode, the reference's weights copied in)."""
+    signature = "cls(in_channels, out_channels, stride, expand_ratio)"
+    if (bad := reject("check_inverted_residual", cls, signature, True, verbose)) is not None:
+        return bad
+    name = subject_name(cls)
+    table = [
+        (16, 16, 1, 6, "stride 1, equal channels: with residual"),
+        (16, 24, 2, 6, "stride 2: no residual"),
+        (16, 24, 1, 6, "stride 1 but channels change: no residual"),
+        (32, 16, 1, 1, "expand_ratio 1: no expansion conv (MobileNetV2's first block)"),
+        (24, 24, 1, 4, "expand_ratio 4, with residual"),
+        (24, 24, 2, 6, "stride 2 with equal channels: no residual"),
+    ]
+
+    def make(seed: int, c_in: int, c_out: int, stride: int, t: int, note: str) -> Case:
+        args = (c_in, c_out, stride, t)
+        call = f"{name}({args_text(*args)})"
+        label = f"{call} on x of shape (2, {c_in}, 8, 8): {note}"
+
+        def run(s: Session) -> str:
+            ref = InvertedResidual(*args).eval()
+            M.randomize(ref, torch.Generator().manual_seed(seed))
+            mine = _build(s, cls, args, call)
+            x = _input((2, c_in, 8, 8), seed)
+            _match(s, mine, ref, x, f"{call} forward", _ir_explain(c_in, t))
+            return _output_case(
+                s, mine, ref, x, call, label,
+                f"mbcourse.blocks.InvertedResidual({args_text(*args)})",
+                lambda: _ir_variants(ref, x), lambda got: None,
+            )
+
+        return Case(label, _in_context(run, c_in, c_out, stride))
+
+    return run_cases(
+        "check_inverted_residual", name, [make(i, *row) for i, row in enumerate(table)],
+        Session(signature.replace("cls", name), time_limit),
+        hint="expand 1×1 + BN + ReLU6 (only if expand_ratio != 1) -> depthwise 3×3 + BN + ReLU6 "
+        "-> 1×1 + BN (no activation) -> + x when stride == 1 and in == out.",
+        verbose=verbose,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+def _se_layers(
+    s: Session, mine: nn.Module, x: Tensor, c: int, r: int, call: str
+) -> list[nn.Module]:
+    """Run the learner's SE once and find its fc1 and fc2 (1x1 convs or Linear) by shape."""
+    out, calls = M.trace(s, mine, x, what=f"{call} forward")
+    out = M.as_tensor(out, f"{call} forward")
+    shape = tuple(x.shape)
+    if out.shape != x.shape:
+        gate = out.shape[:2] == x.shape[:2] and out.numel() == x.shape[0] * x.shape[1]
+        raise CaseError(
+            expected=f"an output of shape {shape}", got=f"an output of shape {tuple(out.shape)}",
+            mistake="Your module returns the gate; return the rescaled input x * gate." if gate
+            else "SE keeps the shape: it multiplies each channel of x by its gate.",
+        )
+    fcs = [k.module for k in M.weighted_calls(calls) if isinstance(k.module, M.FULLY_CONNECTED)]
+    squeeze = c // r
+    if len(fcs) != 2:
+        found = ", ".join(M.describe(m) for m in fcs) or "none"
+        raise CaseError(
+            expected=f"two layers: fc1 {c}→{squeeze} and fc2 {squeeze}→{c} (1×1 Conv2d or Linear)",
+            got=f"{len(fcs)} layers with weights used in forward: {found}",
+            mistake="The excitation is exactly two fully connected layers (1×1 convs or "
+            "nn.Linear), with a ReLU between them.",
+        )
+    fc1, fc2 = fcs
+    sig1, sig2 = M.layer_signature(fc1), M.layer_signature(fc2)
+    both = f"fc1: {M.describe(fc1)}; fc2: {M.describe(fc2)}"
+    if sig1[3] != (1, 1) or sig2[3] != (1, 1):
+        raise CaseError(expected="1×1 convs (or Linear layers)", got=both,
+                        mistake="The excitation acts on the pooled (N, C, 1, 1) vector: use 1×1 "
+                        "convs.")
+    if sig1[1] != c:
+        raise CaseError(expected=f"fc1 taking {c} channels", got=both,
+                        mistake=f"fc1 takes the pooled vector of all {c} channels.")
+    if sig1[2] != squeeze or sig2[1] != squeeze or sig2[2] != c:
+        why = {
+            r: "you used the reduction factor itself as the squeeze width",
+            c * r: "you multiplied by the reduction factor instead of dividing",
+            c: "there is no reduction at all",
+        }.get(sig1[2], "the squeeze width is computed from the wrong channel count")
+        raise CaseError(
+            expected=f"fc1 {c}→{squeeze} and fc2 {squeeze}→{c}: squeeze width = channels // "
+            f"reduction = {c} // {r} = {squeeze}",
+            got=both,
+            mistake=f"SE reduction from the wrong channel count: {why}.",
+        )
+    if fc1.bias is None or fc2.bias is None:
+        raise CaseError(expected="fc1 and fc2 with bias", got=both,
+                        mistake="SENet's (and torchvision's) excitation layers have a bias.")
+    return [fc1, fc2]
+
+
+def _se_variants(ref: SqueezeExcitation, x: Tensor) -> Variants:
+    mean, peak = x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)
+
+    def exc(pooled: Tensor, act: Callable[[Tensor], Tensor] = F.relu) -> Tensor:
+        return ref.fc2(act(ref.fc1(pooled)))
+
+    return [
+        ("Your SE has no sigmoid: the gate must be squashed into (0, 1) by a sigmoid.",
+         lambda: x * exc(mean)),
+        ("Your SE pools with max instead of mean: the squeeze is a global *average* pool.",
+         lambda: x * torch.sigmoid(exc(peak))),
+        ("Max pooling and no sigmoid: use the average pool and a sigmoid gate.",
+         lambda: x * exc(peak)),
+        ("There is no ReLU between fc1 and fc2.",
+         lambda: x * torch.sigmoid(exc(mean, lambda t: t))),
+        ("The activation between fc1 and fc2 is SiLU; SENet's SE (the reference) uses ReLU.",
+         lambda: x * torch.sigmoid(exc(mean, F.silu))),
+        ("Your gate uses softmax over the channels; SE uses a sigmoid, one independent gate per "
+         "channel.", lambda: x * torch.softmax(exc(mean), dim=1)),
+        ("You add the gate (x + gate); SE multiplies: x * gate.",
+         lambda: x + torch.sigmoid(exc(mean))),
+        ("The sigmoid is applied before fc2; the order is fc1 -> ReLU -> fc2 -> sigmoid.",
+         lambda: x * ref.fc2(torch.sigmoid(ref.fc1(mean)))),
+    ]
+
+
+def _se_gate_case(cls: Any, name: str) -> Case:
+    c, r, shape = 16, 4, (2, 16, 6, 6)
+    call = f"{name}({c}, {r})"
+    label = f"{call} on a large input (values up to ±100): the gate"
+
+    def run(s: Session) -> str:
+        mine = _build(s, cls, (c, r), call)
+        x = _input(shape, 99, scale=50.0)
+        x = torch.where(x.abs() < 1, torch.ones_like(x), x)
+        got = M.forward(s, mine, x.clone(), what=f"{call}(x)")
+        if got.shape != x.shape:
+            raise CaseError(expected=f"shape {shape}", got=f"shape {tuple(got.shape)}")
+        gate = got / x
+        lo, hi = float(gate.min()), float(gate.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise CaseError(
+                expected="output / input (the gate) between 0 and 1",
+                got=f"gate values from {lo:.3g} to {hi:.3g}",
+                mistake="Without a sigmoid the gate is not confined to (0, 1).",
+            )
+        spread = float((gate.amax((2, 3)) - gate.amin((2, 3))).max())
+        if spread > 1e-4:
+            raise CaseError(
+                expected="one gate value per (sample, channel), the same at every position",
+                got=f"gates that vary across positions (by up to {spread:.3g})",
+                mistake="The gate must come from the pooled (N, C, 1, 1) vector and be "
+                "broadcast over H×W.",
+            )
+        return f"{label}: gate in [{lo:.3f}, {hi:.3f}] ⊂ (0, 1), constant over H×W"
+
+    return Case(label, run)
+
+
+def check_se(
+    cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
+) -> CheckResult:
+    """``cls(channels, reduction)`` -> an SE module equal to
+    :class:`mbcourse.blocks.SqueezeExcitation` (avgpool, fc1, ReLU, fc2, sigmoid, scale).
+
+    fc1 and fc2 may be 1x1 convs or ``nn.Linear`` layers: they are found by their shapes (in
+    the order forward runs them) and given the reference's weights. A last case checks that the
+    gate lies in (0, 1) and is one number per channel, for large inputs.
+    """
+    signature = "cls(channels, reduction)"
+    if (bad := reject("check_se", cls, signature, True, verbose)) is not None:
+        return bad
+    name = subject_name(cls)
+    table = [(16, 4, (2, 16, 5, 7)), (32, 8, (2, 32, 4, 4)), (64, 16, (3, 64, 6, 6)),
+             (24, 4, (2, 24, 1, 1))]
+
+    def make(seed: int, c: int, r: int, shape: tuple[int, ...]) -> Case:
+        call = f"{name}({c}, {r})"
+        label = f"{call} on x of shape {shape}"
+
+        def run(s: Session) -> str:
+            ref = SqueezeExcitation(c, r).eval()
+            M.randomize(ref, torch.Generator().manual_seed(seed))
+            mine = _build(s, cls, (c, r), call)
+            x = _input(shape, seed) + 0.5
+            fc1, fc2 = _se_layers(s, mine, x, c, r, call)
+            M.copy_weights([(fc1, ref.fc1), (fc2, ref.fc2)])
+            return _output_case(
+                s, mine, ref, x, call, f"{label}: fc1 {c}→{c // r}, fc2 {c // r}→{c}",
+                f"mbcourse.blocks.SqueezeExcitation({c}, reduction={r})",
+                lambda: _se_variants(ref, x), lambda got: None,
+            )
+
+        return Case(label, run)
+
+    cases = [make(i, *row) for i, row in enumerate(table)] + [_se_gate_case(cls, name)]
+    return run_cases(
+        "check_se", name, cases, Session(signature.replace("cls", name), time_limit),
+        hint="avgpool (N, C, H, W) -> (N, C, 1, 1) -> fc1 C→C/r -> ReLU -> fc2 C/r→C -> sigmoid "
+        "-> x * gate.",
+        verbose=verbose,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+_MB_PLACES = {
+    "expand": "after the expansion 1×1", "depthwise": "after the depthwise conv",
+    "se.activation": "inside the SE, between fc1 and fc2", "se.scale": "the SE gate",
+}
+
+
+def _mb_explain(c_in: int, expanded: int) -> Explain:
+    squeeze = max(1, c_in // 4)
+
+    def explain(calls: list[M.Call], ref_calls: list[M.Call]) -> str | None:
+        convs = [c for c in M.weighted_calls(calls) if isinstance(c.module, M.FULLY_CONNECTED)]
+        se = [i for i, c in enumerate(convs) if c.on_pooled]
+        main = [i for i, c in enumerate(convs) if not c.on_pooled]
+        if not se:
+            return ("The SE is missing: MBConv applies squeeze-and-excitation after the depthwise "
+                    "conv.")
+        if main and se[0] > main[-1]:
+            return ("Your SE comes after the projection; in MBConv it sits between the depthwise "
+                    "conv and the 1×1 projection, on the expanded channels.")
+        width = M.layer_signature(convs[se[0]].module)[2]
+        if width != squeeze:
+            note = (f" (that is {expanded} // 4: sized from the expanded width)"
+                    if width == expanded // 4 else "")
+            return (f"The SE squeezes to {width} channels{note}; EfficientNet sizes it from the "
+                    f"block input: max(1, in_channels // 4) = {squeeze}.")
+        if expanded == c_in and len(main) > 2:
+            return ("expand_ratio 1: the expanded width equals in_channels, so there is no "
+                    "expansion conv.")
+        return None
+
+    return explain
+
+
+def _mb_variants(ref: MBConv, x: Tensor) -> Variants:
+    proj = ref.project(ref.se(ref.depthwise(ref.expand(x))))
+    res: Tensor | int = x if ref.use_residual else 0
+    return [
+        ("There is an activation after the projection: the 1×1 projection is linear "
+         "(BatchNorm, no activation).", lambda: F.silu(proj) + res),
+        ("The residual is missing: with stride 1 and equal channels MBConv returns x + F(x).",
+         lambda: proj if ref.use_residual else torch.full((1,), float("nan"))),
+        ("The SE is skipped in forward.",
+         lambda: ref.project(ref.depthwise(ref.expand(x))) + res),
+    ]
+
+
+def _stochastic_depth_modules(model: nn.Module) -> list[nn.Module]:
+    return [
+        m for m in model.modules() if "StochasticDepth" in type(m).__name__ and hasattr(m, "p")
+    ]
+
+
+def _mb_drop_case(cls: Any, name: str) -> Case:
+    """Training mode with p = 0.5: every sample must be x (dropped) or x + F(x)/(1-p) (kept)."""
+    args = (16, 16, 1, 6)
+    call = f"{name}({args_text(*args)})"
+    label = (f"{call} in training mode, StochasticDepth p = 0.5, on x of shape (16, 16, 8, 8): "
+             "only the residual branch is dropped")
+
+    def run(s: Session) -> str:
+        ref = MBConv(*args).eval()
+        M.randomize(ref, torch.Generator().manual_seed(7))
+        mine = _build(s, cls, args, call)
+        x = _input((16, 16, 8, 8), 7)
+        _match(s, mine, ref, x[:2], f"{call} forward", _mb_explain(16, 96))
+        drops = _stochastic_depth_modules(mine)
+        if not drops:
+            raise CaseError(
+                expected="a StochasticDepth module on the residual branch",
+                got="no StochasticDepth module in your block",
+                mistake="MBConv drops its residual branch with mbcourse.blocks.StochasticDepth: "
+                "x + stochastic_depth(branch).",
+            )
+        for m in drops:
+            m.p = 0.5
+        s.call(mine.train, what=f"{call}.train()")
+        got = M.forward(s, mine, x.clone(), what=f"{call}(x) in training mode")
+        with torch.no_grad():
+            r = copy.deepcopy(ref).train()
+            branch = r.project(r.se(r.depthwise(r.expand(x))))
+        if got.shape != x.shape:
+            raise CaseError(expected=f"shape {tuple(x.shape)}", got=f"shape {tuple(got.shape)}")
+        kinds = []
+        for n in range(x.shape[0]):
+            options = {
+                "kept": x[n] + branch[n] / 0.5, "dropped": x[n],
+                "sum dropped": torch.zeros_like(x[n]), "sum kept": 2 * (x[n] + branch[n]),
+                "unscaled": x[n] + branch[n],
+            }
+            kinds.append(next((k for k, v in options.items() if M.close(got[n], v)), "other"))
+        if all(k in ("kept", "dropped") for k in kinds):
+            return (f"{label}: {kinds.count('dropped')} of 16 samples dropped their branch, the "
+                    "others kept it scaled by 1/(1-p)")
+        if any(k.startswith("sum") for k in kinds):
+            mistake = ("Stochastic depth is applied to the whole sum x + F(x); it must drop only "
+                       "the residual branch: x + stochastic_depth(F(x)).")
+        elif all(k == "unscaled" for k in kinds):
+            mistake = ("Nothing was dropped in training mode: apply the StochasticDepth module to "
+                       "the branch in forward.")
+        elif "unscaled" in kinds:
+            mistake = ("Kept branches must be scaled by 1/(1-p) (mbcourse's StochasticDepth "
+                       "does it).")
+        else:
+            mistake = None
+        n = next(i for i, k in enumerate(kinds) if k not in ("kept", "dropped"))
+        raise CaseError(
+            expected="each sample is either x (branch dropped) or x + F(x)/(1-p) (kept)",
+            got=f"sample {n} is neither", mistake=mistake,
+        )
+
+    return Case(label, run)
+
+
+def check_mbconv_forward(
+    cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
+) -> CheckResult:
+    """``cls(in_channels, out_channels, stride, expand_ratio[, kernel_size])`` -> an MBConv equal
+    to :class:`mbcourse.blocks.MBConv` with its defaults (SE squeeze ``max(1, in // 4)`` with
+    SiLU, SiLU activations, stochastic depth on the residual branch). ``kernel_size`` is passed
+    (positionally) only in the 5×5 case. A last case runs training mode with the
+    ``StochasticDepth`` modules' ``p`` set to 0.5 and checks that only the branch is dropped.
+    """
+    signature = "cls(in_channels, out_channels, stride, expand_ratio, kernel_size=3)"
+    if (bad := reject("check_mbconv_forward", cls, signature, True, verbose)) is not None:
+        return bad
+    name = subject_name(cls)
+    table = [
+        ((16, 16, 1, 6), "stride 1, equal channels: residual"),
+        ((16, 24, 2, 6), "stride 2: no residual"),
+        ((32, 16, 1, 1), "expand_ratio 1: no expansion conv (EfficientNet-B0's first block)"),
+        ((24, 40, 2, 6, 5), "a 5×5 depthwise kernel"),
+    ]
+
+    def make(seed: int, args: tuple[int, ...], note: str) -> Case:
+        call = f"{name}({args_text(*args)})"
+        label = f"{call} on x of shape (2, {args[0]}, 8, 8): {note}"
+        expanded = make_divisible(args[0] * args[3], 8)
+
+        def run(s: Session) -> str:
+            ref = MBConv(*args).eval()
+            M.randomize(ref, torch.Generator().manual_seed(seed))
+            mine = _build(s, cls, args, call)
+            x = _input((2, args[0], 8, 8), seed)
+            calls, ref_calls = _match(s, mine, ref, x, f"{call} forward",
+                                      _mb_explain(args[0], expanded))
+            return _output_case(
+                s, mine, ref, x, call, label, f"mbcourse.blocks.MBConv({args_text(*args)})",
+                lambda: _mb_variants(ref, x),
+                lambda got: _act_mismatch(calls, ref_calls, _MB_PLACES),
+            )
+
+        return Case(label, _in_context(run, args[0], args[1], args[2]))
+
+    cases = [make(i, args, note) for i, (args, note) in enumerate(table)]
+    cases.append(_mb_drop_case(cls, name))
+    return run_cases(
+        "check_mbconv_forward", name, cases, Session(signature.replace("cls", name), time_limit),
+        hint="expand 1×1 + SiLU (if the expanded width != in) -> depthwise k×k + SiLU -> SE "
+        "(squeeze max(1, in // 4), SiLU) -> 1×1 projection, no activation -> x + "
+        "stochastic_depth(branch) when stride == 1 and in == out.",
+        verbose=verbose,
+    )
