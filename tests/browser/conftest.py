@@ -1,0 +1,104 @@
+"""Fixtures for the browser tests: the built book, a localhost server, Chromium, page visits."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from book_browser import (
+    CHROMIUM_ARGS,
+    HTML,
+    SCREENSHOTS,
+    Visit,
+    book_pages,
+    chromium_path,
+    missing,
+    record_visit,
+)
+
+
+@pytest.fixture(scope="session")
+def book_html() -> Path:
+    """The built book's folder (skips or fails when the book was not built)."""
+    if not book_pages():
+        missing(
+            f"no built book at {HTML}: run `jupyter-book build . -W -n --keep-going` first "
+            "(see README)"
+        )
+    return HTML
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep pytest's output clean."""
+
+
+@pytest.fixture(scope="session")
+def server(book_html: Path) -> Iterator[str]:
+    """Serve the build on 127.0.0.1 (a free port); yield the origin, e.g. http://127.0.0.1:4321."""
+    handler = functools.partial(_QuietHandler, directory=str(book_html))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's) driven by Playwright."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed: python -m pip install -e '.[browser]'")
+    executable = chromium_path()
+    if executable is None:
+        missing("no Chromium found: apt-get install chromium (or set MBCOURSE_CHROMIUM)")
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    except Exception as err:
+        playwright.stop()
+        missing(f"Chromium at {executable} did not start: {err}")
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def visit(browser: Any, server: str) -> Callable[[str], Visit]:
+    """``visit(page_path)``: the page as served on localhost, visited once per session.
+
+    Starts by emptying ``artifacts/screenshots/`` so that it shows this run only.
+    """
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    cache: dict[str, Visit] = {}
+
+    def get(page_path: str) -> Visit:
+        if page_path not in cache:
+            cache[page_path] = record_visit(browser, server, page_path)
+        return cache[page_path]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def visit_file(browser: Any, book_html: Path) -> Callable[[str], Visit]:
+    """``visit_file(page_path)``: the page opened from disk (file://), as a saved copy is."""
+    origin = book_html.as_uri()
+    cache: dict[str, Visit] = {}
+
+    def get(page_path: str) -> Visit:
+        if page_path not in cache:
+            cache[page_path] = record_visit(browser, origin, page_path, screenshot=False)
+        return cache[page_path]
+
+    return get
