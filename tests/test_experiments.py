@@ -1,0 +1,214 @@
+"""mbcourse.experiments: block variants, the small networks, seeds, comparisons, SE gates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mbcourse import costs
+from mbcourse.blocks import FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
+from mbcourse.data import get_dataset
+from mbcourse.experiments import (
+    Comparison,
+    ExperimentNet,
+    Run,
+    Stage,
+    attach_se,
+    compare,
+    count_parameters,
+    make_nonlinear_bottleneck,
+    remove_shortcut,
+    run_seeds,
+    se_gates_per_class,
+    summarize,
+    tiny_efficientnet,
+    tiny_mobilenet_v2,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Block variants
+# --------------------------------------------------------------------------------------------
+def test_nonlinear_bottleneck_clips_the_projection() -> None:
+    block = InvertedResidual(8, 12, stride=2).eval()
+    x = torch.randn(4, 8, 8, 8)
+    assert block(x).min() < 0  # the faithful projection is linear
+    assert make_nonlinear_bottleneck(block)
+    y = block(x)
+    assert y.min() >= 0 and y.max() <= 6
+    assert isinstance(block.project.act, nn.ReLU6)
+    with pytest.raises(ValueError, match="already ends in an activation"):
+        make_nonlinear_bottleneck(block)
+
+
+def test_nonlinear_bottleneck_keeps_the_residual_add() -> None:
+    block = InvertedResidual(8, 8, stride=1).eval()
+    make_nonlinear_bottleneck(block)
+    x = torch.randn(2, 8, 6, 6)
+    branch = block.project(block.depthwise(block.expand(x)))
+    assert torch.allclose(block(x), x + branch)
+
+
+def test_fused_without_projection_is_left_alone() -> None:
+    block = FusedMBConv(16, 16, expand_ratio=1)
+    assert not make_nonlinear_bottleneck(block)
+
+
+def test_remove_shortcut() -> None:
+    block = InvertedResidual(8, 8, stride=1).eval()
+    x = torch.randn(2, 8, 6, 6)
+    with_shortcut = block(x)
+    assert remove_shortcut(block)
+    without = block(x)
+    assert torch.allclose(with_shortcut, x + without)
+    assert not remove_shortcut(InvertedResidual(8, 16, stride=1))  # never had one
+
+
+def test_variants_leave_the_faithful_blocks_alone() -> None:
+    tiny_mobilenet_v2(linear_bottleneck=False, residual=False)
+    fresh = InvertedResidual(8, 8)
+    assert fresh.use_residual and "act" not in fresh.project._modules
+
+
+@pytest.mark.parametrize("reduction", [1, 4, 16])
+def test_attach_se_adds_senet_sized_excitation(reduction: int) -> None:
+    block = MBConv(16, 16, expand_ratio=4, se_ratio=0.0)
+    before = count_parameters(block)
+    se = attach_se(block, reduction)
+    assert isinstance(block.se, SqueezeExcitation) and block.se is se
+    assert se.channels == 64 and se.squeeze_channels == 64 // reduction
+    added = costs.squeeze_excitation(64, 64 // reduction).params
+    assert count_parameters(block) - before == added
+    x = torch.randn(2, 16, 8, 8)
+    assert block(x).shape == x.shape and se.last_gate is not None
+
+
+def test_attach_se_rejects_inverted_residual() -> None:
+    with pytest.raises(TypeError, match="InvertedResidual has no SE slot"):
+        attach_se(InvertedResidual(8, 8), 4)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Networks
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [8, 16, 32])
+def test_tiny_networks_shapes(size: int) -> None:
+    x = torch.randn(2, 3, size, size)
+    for net in (tiny_mobilenet_v2(), tiny_efficientnet(), tiny_efficientnet(fused_stages=2)):
+        assert net(x).shape == (2, 10)
+
+
+def test_variant_options_reach_every_block() -> None:
+    base = tiny_mobilenet_v2()
+    assert sum(b.use_residual for b in base.blocks) == 4  # two per downsampling stage
+    no_shortcut = tiny_mobilenet_v2(residual=False)
+    assert not any(b.use_residual for b in no_shortcut.blocks)
+    relu = tiny_mobilenet_v2(linear_bottleneck=False)
+    assert all(isinstance(b.project.act, nn.ReLU6) for b in relu.blocks)
+    # the ablations change what is computed, not the parameters
+    assert count_parameters(base) == count_parameters(no_shortcut) == count_parameters(relu)
+
+
+def test_se_reduction_adds_the_closed_form_parameters() -> None:
+    base = tiny_efficientnet()
+    assert not any(isinstance(m, SqueezeExcitation) for m in base.modules())
+    for r in (1, 4, 16):
+        net = tiny_efficientnet(se_reduction=r)
+        expected = sum(
+            costs.squeeze_excitation(b.expanded_channels, b.expanded_channels // r).params
+            for b in net.blocks
+        )
+        assert count_parameters(net) - count_parameters(base) == expected
+    fused = tiny_efficientnet(fused_stages=2, se_reduction=4)
+    assert not any(isinstance(b.se, SqueezeExcitation) for b in fused.blocks
+                   if isinstance(b, FusedMBConv))
+
+
+def test_fusing_adds_parameters() -> None:
+    mb, fused = tiny_efficientnet(), tiny_efficientnet(fused_stages=2)
+    assert sum(isinstance(b, FusedMBConv) for b in fused.blocks) == 3
+    assert count_parameters(fused) > count_parameters(mb)
+
+
+def test_stage_and_network_validation() -> None:
+    with pytest.raises(ValueError, match="Stage: block must be one of"):
+        Stage("conv", 1, 8, 1, 1)
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        Stage("ir", 1, 8, 0, 1)
+    with pytest.raises(ValueError, match="stages must not be empty"):
+        ExperimentNet([])
+    with pytest.raises(ValueError, match=r"fused_stages must be 0\.\.3"):
+        tiny_efficientnet(fused_stages=4)
+
+
+# --------------------------------------------------------------------------------------------
+# Seeds and comparisons
+# --------------------------------------------------------------------------------------------
+def fake_runs(label: str, accuracies: list[float]) -> list[Run]:
+    return [Run(label, i, 100, [{"test_accuracy": a}], nn.Identity())
+            for i, a in enumerate(accuracies)]
+
+
+def test_summarize_and_compare() -> None:
+    a = fake_runs("A", [0.90, 0.91, 0.92])
+    b = fake_runs("B", [0.80, 0.81, 0.82])
+    s = summarize(a)
+    assert s["mean"] == pytest.approx(0.91) and s["std"] == pytest.approx(0.01)
+    c = compare(a, b)
+    assert isinstance(c, Comparison)
+    assert c.difference == pytest.approx(0.10)
+    assert c.stderr == pytest.approx((0.01**2 / 3 * 2) ** 0.5)
+    assert c.exceeds_noise
+    assert c.sentence().startswith("A (91.0 ± 1.0) beats B (81.0 ± 1.0) by 10.0 percentage")
+    reverse = compare(b, a)
+    assert reverse.exceeds_noise and reverse.sentence().startswith("A (91.0")
+
+
+def test_compare_within_noise() -> None:
+    a = fake_runs("A", [0.90, 0.95, 0.85])
+    b = fake_runs("B", [0.91, 0.86, 0.96])
+    c = compare(a, b)
+    assert not c.exceeds_noise
+    assert "within the noise of 3 seeds" in c.sentence()
+    lower = compare(a, b, "variant a", "variant b")
+    assert lower.sentence().startswith("Variant a (90.0 ± 5.0) and variant b")
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        compare(a[:1], b)
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    return get_dataset("digits", image_size=8)
+
+
+def test_run_seeds_is_reproducible_and_seed_dependent(digits8) -> None:
+    def build() -> nn.Module:
+        return tiny_efficientnet(se_reduction=4, repeats=1)
+
+    runs = run_seeds(build, digits8, seeds=(0, 1), epochs=1, batch_size=256, device="cpu")
+    again = run_seeds(build, digits8, seeds=(0,), epochs=1, batch_size=256, device="cpu")
+    assert [r.seed for r in runs] == [0, 1]
+    for key in ("train_loss", "test_loss", "test_accuracy"):
+        assert runs[0].history[0][key] == again[0].history[0][key]
+    assert runs[0].history[0]["train_loss"] != runs[1].history[0]["train_loss"]
+    assert runs[0].params == count_parameters(runs[0].model)
+
+
+def test_se_gates_per_class(digits8) -> None:
+    torch.manual_seed(0)
+    net = tiny_efficientnet(se_reduction=4, repeats=1)
+    x, y = digits8[1].tensors()
+    gates = se_gates_per_class(net, x, y, batch_size=100)
+    names = [n for n, m in net.named_modules() if isinstance(m, SqueezeExcitation)]
+    assert list(gates) == names
+    first = net.get_submodule(names[0])
+    assert gates[names[0]].shape == (10, first.channels)
+    assert torch.all((gates[names[0]] > 0) & (gates[names[0]] < 1))
+    # class 3's row is the mean gate over the class-3 images, computed directly
+    net.eval()
+    with torch.no_grad():
+        net(x[y == 3])
+    assert torch.allclose(gates[names[0]][3], first.last_gate.mean(0), atol=1e-5)
+    with pytest.raises(ValueError, match="no SqueezeExcitation"):
+        se_gates_per_class(tiny_mobilenet_v2(), x, y)

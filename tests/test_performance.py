@@ -1,0 +1,225 @@
+"""mbcourse.performance and benchmarks/gpu_sweep.py: sweeps, ratios, the stored GPU results."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+from mbcourse import costs
+from mbcourse.blocks import FusedMBConv, MBConv
+from mbcourse.experiments import tiny_efficientnet
+from mbcourse.performance import (
+    GPU_RESULTS_KEYS,
+    Autocast,
+    block_pair,
+    calibrate_batchnorm,
+    environment,
+    fusion_sweep,
+    load_gpu_results,
+    optimization_ratios,
+    plot_ratio_grid,
+    plot_speedups,
+    save_results,
+)
+
+matplotlib.use("Agg")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_block_pair_computes_same_shapes() -> None:
+    pair = block_pair(16, expand_ratio=4)
+    assert isinstance(pair["MBConv"], MBConv) and isinstance(pair["Fused-MBConv"], FusedMBConv)
+    assert isinstance(pair["MBConv"].se, nn.Identity)  # compared without SE
+    x = torch.randn(1, 16, 8, 8)
+    for module in pair.values():
+        assert module.eval()(x).shape == x.shape
+
+
+def test_fusion_sweep_rows() -> None:
+    rows = fusion_sweep((4, 8), (8, 16), device="cpu", rounds=1, min_run_time=0.001,
+                        num_threads=1)
+    assert [(r["width"], r["resolution"]) for r in rows] == [(8, 4), (8, 8), (16, 4), (16, 8)]
+    for r in rows:
+        assert r["mbconv_ms"] > 0 and r["fused_ms"] > 0
+        assert r["ratio"] == pytest.approx(r["fused_ms"] / r["mbconv_ms"])
+        mb = costs.mbconv(r["width"], r["width"], r["resolution"], 1, 4, se_ratio=0.0)
+        fused = costs.fused_mbconv(r["width"], r["width"], r["resolution"], 1, 4)
+        assert r["mac_ratio"] == pytest.approx(fused.macs / mb.macs)
+        assert r["param_ratio"] > 1  # fusing adds parameters
+
+
+def test_calibrate_batchnorm_sets_statistics_and_restores_momentum() -> None:
+    model = tiny_efficientnet(repeats=1)
+    norm = model.stem.norm
+    assert torch.all(norm.running_var == 1)
+    calibrate_batchnorm(model, (4, 3, 8, 8), device="cpu")
+    assert not model.training
+    assert not torch.all(norm.running_var == 1)
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+
+
+def test_optimization_ratios_on_cpu() -> None:
+    model = calibrate_batchnorm(tiny_efficientnet(repeats=1), (4, 3, 16, 16), device="cpu")
+    ratios = optimization_ratios(model, (1, 3, 16, 16), device="cpu", rounds=1,
+                                 min_run_time=0.001, num_threads=1)
+    assert list(ratios) == ["eager", "channels_last", "bn_folded", "bn_folded+channels_last"]
+    assert ratios["eager"]["speedup"] == pytest.approx(1.0)
+    eager_ms = ratios["eager"]["median_ms"]
+    for values in ratios.values():
+        assert values["median_ms"] > 0
+        assert values["speedup"] == pytest.approx(eager_ms / values["median_ms"])
+    with pytest.raises(ValueError, match="amp=True needs a CUDA device"):
+        optimization_ratios(model, (1, 3, 16, 16), device="cpu", amp=True)
+
+
+def test_autocast_wrapper_changes_the_compute_dtype() -> None:
+    conv = nn.Conv2d(3, 4, 3)
+    x = torch.randn(1, 3, 8, 8)
+    assert Autocast(conv, torch.bfloat16)(x).dtype == torch.bfloat16
+    assert conv(x).dtype == torch.float32
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_optimization_ratios_on_cuda_with_amp() -> None:
+    model = calibrate_batchnorm(tiny_efficientnet(repeats=1), (8, 3, 32, 32), device="cuda")
+    ratios = optimization_ratios(model, (8, 3, 32, 32), device="cuda", amp=True, rounds=1,
+                                 min_run_time=0.01)
+    assert {"amp", "amp+channels_last"} <= set(ratios)
+
+
+# --------------------------------------------------------------------------------------------
+# Stored results
+# --------------------------------------------------------------------------------------------
+def fake_cuda_results() -> dict:
+    """A structurally valid file, labelled CUDA: only for testing the reader, never stored."""
+    rows = [{"resolution": r, "width": w, "batch_size": 1, "mbconv_ms": 1.0, "fused_ms": 2.0,
+             "ratio": 2.0, "mac_ratio": 4.0, "param_ratio": 3.5}
+            for w in (16, 32) for r in (7, 14)]
+    return {"device": "test device", "device_type": "cuda", "torch": "x", "date": "today",
+            "fusion_sweep": {"batch_size": 1, "dtype": "bfloat16", "rows": rows},
+            "optimizations": [{"model": "m", "variant": "eager", "median_ms": 1.0,
+                               "speedup": 1.0}]}
+
+
+def test_results_round_trip(tmp_path: Path) -> None:
+    path = save_results(tmp_path / "sub" / "gpu.json", fake_cuda_results())
+    assert load_gpu_results(path) == fake_cuda_results()
+
+
+def test_missing_file_means_no_results(tmp_path: Path) -> None:
+    assert load_gpu_results(tmp_path / "absent.json") is None
+
+
+def test_book_results_file_if_present_is_a_real_gpu_measurement() -> None:
+    path = ROOT / "book" / "data" / "gpu_results.json"
+    results = load_gpu_results(path)  # raises if present but not measured on CUDA
+    if results is not None:
+        assert results["device_type"] == "cuda" and results["fusion_sweep"]["rows"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"device_type": "cpu"}, "measured on 'cpu', not on a CUDA device"),
+        ({"device": None}, None),
+    ],
+)
+def test_results_that_are_not_gpu_measurements_are_rejected(tmp_path: Path, change, message):
+    data = fake_cuda_results()
+    for key, value in change.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    path = tmp_path / "gpu.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=message or r"lacks \['device'\]"):
+        load_gpu_results(path)
+
+
+def test_invalid_json_and_incomplete_saves(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_gpu_results(path)
+    with pytest.raises(ValueError, match="save_results: results lack"):
+        save_results(tmp_path / "x.json", {"device": "d"})
+
+
+def test_environment_fields() -> None:
+    info = environment("cpu")
+    assert set(GPU_RESULTS_KEYS[:4]) <= set(info)
+    assert info["device_type"] == "cpu" and info["torch"] == torch.__version__
+
+
+# --------------------------------------------------------------------------------------------
+# benchmarks/gpu_sweep.py
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gpu_sweep():
+    spec = importlib.util.spec_from_file_location("gpu_sweep", ROOT / "benchmarks/gpu_sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_sweep"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_sweep_dry_run_on_cpu(gpu_sweep, tmp_path: Path) -> None:
+    out = tmp_path / "dry.json"
+    gpu_sweep.main(["--quick", "--device", "cpu", "--out", str(out)])
+    data = json.loads(out.read_text())
+    assert set(GPU_RESULTS_KEYS) <= set(data) and data["device_type"] == "cpu"
+    assert len(data["fusion_sweep"]["rows"]) == 4
+    assert {o["variant"] for o in data["optimizations"]} >= {"eager", "bn_folded"}
+    with pytest.raises(ValueError, match="not on a CUDA device"):
+        load_gpu_results(out)  # a dry run is never shown as GPU results
+
+
+def test_gpu_sweep_refuses_the_book_file_from_cpu(gpu_sweep, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_sweep.main(["--quick", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    assert "refusing to write" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_gpu_sweep_without_cuda(gpu_sweep, capsys) -> None:
+    with pytest.raises(SystemExit):
+        gpu_sweep.main(["--quick", "--out", "/tmp/never-written.json"])
+    assert "no CUDA device here" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+def test_plots_draw_every_cell_and_bar() -> None:
+    import matplotlib.pyplot as plt
+
+    results = fake_cuda_results()
+    ax = plot_ratio_grid(results["fusion_sweep"]["rows"], "ratio", title="t")
+    assert len(ax.texts) == 4 and {t.get_text() for t in ax.texts} == {"2.00"}
+    assert ax.get_xlabel() == "input resolution (pixels)"
+    optimizations = [
+        {"model": m, "variant": v, "speedup": s}
+        for m in ("a", "b") for v, s in (("eager", 1.0), ("channels_last", 1.3))
+    ]
+    ax2 = plot_speedups(optimizations)
+    assert len(ax2.patches) == 4
+    assert sorted(round(p.get_height(), 2) for p in ax2.patches) == [1.0, 1.0, 1.3, 1.3]
+    plt.close("all")
+
+
+@pytest.mark.slow
+def test_optimization_ratios_with_torch_compile_on_cpu() -> None:
+    model = calibrate_batchnorm(tiny_efficientnet(repeats=1), (4, 3, 8, 8), device="cpu")
+    ratios = optimization_ratios(model, (1, 3, 8, 8), device="cpu", compile=True, rounds=1,
+                                 min_run_time=0.001, num_threads=1)
+    assert ratios["compiled"]["median_ms"] > 0
