@@ -14,6 +14,7 @@ from .blocks import (
     StochasticDepth,
     make_divisible,
 )
+from .inference import optimize_for_inference
 
 __version__ = "0.1.0"
 
@@ -28,4 +29,5 @@ __all__ = [
     "blocks",
     "costs",
     "make_divisible",
+    "optimize_for_inference",
 ]

@@ -1,0 +1,124 @@
+"""Make a trained network faster for inference, without changing what it computes.
+
+:func:`optimize_for_inference` returns a *copy* of a model (the input model is not touched):
+
+1. **BatchNorm folding** (:func:`fold_batchnorm`). In eval mode a BatchNorm is a fixed affine
+   map per channel, ``y = gamma * (x - mean) / sqrt(var + eps) + beta``, so it can be merged into
+   the convolution before it: ``W' = W * gamma / sqrt(var + eps)`` per output channel and
+   ``b' = (b - mean) * gamma / sqrt(var + eps) + beta``. PyTorch's own
+   :func:`torch.nn.utils.fusion.fuse_conv_bn_eval` does the arithmetic; the BatchNorm is then
+   removed. Every conv + BatchNorm pair that sits next to each other inside an ``nn.Sequential``
+   is folded, which covers :class:`~mbcourse.blocks.ConvNormAct` (and torchvision's
+   ``Conv2dNormActivation``) and so every conv of the networks in :mod:`mbcourse.models`.
+2. **channels_last** memory format (``N, H, W, C`` in memory): the layout oneDNN (CPU) and
+   cuDNN (GPU tensor cores) prefer, so convolutions skip their internal reorders. The input may
+   stay in the default layout: the first convolution switches it.
+3. Optionally **torch.compile** (TorchInductor). On CPU it is asked to *freeze* the weights
+   (``options={"freezing": True}``), which lets it pre-pack them for oneDNN and fuse each
+   convolution with its activation; freezing applies when the compiled model is called under
+   ``torch.no_grad()`` or ``torch.inference_mode()``. Compilation takes tens of seconds on a
+   small CPU; the first call pays for it.
+
+Outputs equal the eager model's to float rounding (the tests hold them to 1e-4). Activations
+already run in place in :mod:`mbcourse.blocks` (``ReLU6(inplace=True)``, ``SiLU(inplace=True)``,
+as in torchvision), so there is nothing to gain there.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+__all__ = ["count_batchnorms", "fold_batchnorm", "optimize_for_inference"]
+
+
+def _check_module(func: str, model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{func}: model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def count_batchnorms(model: nn.Module) -> int:
+    """The number of BatchNorm layers (1-D, 2-D or 3-D) left in ``model``."""
+    _check_module("count_batchnorms", model)
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _fold_in_sequential(seq: nn.Sequential) -> int:
+    """Fold each ``Conv2d, BatchNorm2d`` neighbour pair of ``seq`` in place; return the count."""
+    folded = 0
+    names = list(seq._modules)
+    i = 0
+    while i < len(names) - 1:
+        conv, norm = seq._modules[names[i]], seq._modules[names[i + 1]]
+        if (
+            type(conv) is nn.Conv2d
+            and type(norm) is nn.BatchNorm2d
+            and norm.track_running_stats
+            and norm.running_mean is not None
+            and conv.out_channels == norm.num_features
+        ):
+            seq._modules[names[i]] = fuse_conv_bn_eval(conv, norm)
+            del seq._modules[names[i + 1]]  # Sequential.forward iterates over _modules
+            names.pop(i + 1)
+            folded += 1
+        i += 1
+    return folded
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` with every BatchNorm folded into the conv before it.
+
+    Pairs are found inside ``nn.Sequential`` containers (a ``Conv2d`` directly followed by a
+    ``BatchNorm2d`` that tracks running statistics): every :class:`~mbcourse.blocks.ConvNormAct`.
+    The folded conv gets a bias; the BatchNorm is removed from its container, so
+    ``ConvNormAct`` keeps ``conv`` (and ``act``) but no longer has a ``norm``. A BatchNorm that
+    follows no conv is left as it is (see :func:`count_batchnorms`). The copy is only valid in
+    eval mode: folding uses the running statistics, not the batch's.
+    """
+    _check_module("fold_batchnorm", model)
+    folded = copy.deepcopy(model).eval()
+    for module in list(folded.modules()):
+        if isinstance(module, nn.Sequential):
+            _fold_in_sequential(module)
+    return folded
+
+
+def optimize_for_inference(
+    model: nn.Module,
+    *,
+    channels_last: bool = True,
+    compile: bool = False,
+    compile_options: dict[str, Any] | None = None,
+) -> nn.Module:
+    """A faster, eval-mode copy of ``model`` that computes the same function.
+
+    ``(N, 3, H, W) -> (N, num_classes)`` for the networks of :mod:`mbcourse.models` (any
+    module works). Steps: :func:`fold_batchnorm`, then ``channels_last`` weights, then (if
+    ``compile``) ``torch.compile`` with ``compile_options`` (default: ``{"freezing": True}``
+    on CPU, none on CUDA). Gradients are switched off on the copy's parameters. Call the result
+    under ``torch.no_grad()`` or ``torch.inference_mode()``; ``model`` itself is not modified.
+    """
+    func = "optimize_for_inference"
+    _check_module(func, model)
+    for name, value in (("channels_last", channels_last), ("compile", compile)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{func}: {name} must be True or False, got {value!r}")
+    if compile_options is not None and not isinstance(compile_options, dict):
+        raise TypeError(
+            f"{func}: compile_options must be a dict of TorchInductor options or None, "
+            f"got {type(compile_options).__name__}"
+        )
+    fast = fold_batchnorm(model)
+    fast.requires_grad_(False)
+    if channels_last:
+        fast = fast.to(memory_format=torch.channels_last)
+    if not compile:
+        return fast
+    if compile_options is None:
+        on_cpu = all(p.device.type == "cpu" for p in fast.parameters())
+        compile_options = {"freezing": True} if on_cpu else {}
+    return torch.compile(fast, options=compile_options or None)
