@@ -47,7 +47,10 @@ class Cost:
 
     @property
     def flops(self) -> int:
-        """``2 * macs``: the convention of ``torch.utils.flop_counter`` and torchvision's docs."""
+        """``2 * macs``, the convention of ``torch.utils.flop_counter``.
+
+        (torchvision's documented "GFLOPS" are multiply-adds, i.e. ``macs``.)
+        """
         return 2 * self.macs
 
     def then(self, other: Cost) -> Cost:
