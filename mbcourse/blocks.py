@@ -353,8 +353,8 @@ class StochasticDepth(nn.Module):
 # --------------------------------------------------------------------------------------------
 # EfficientNet: MBConv
 # --------------------------------------------------------------------------------------------
-def _check_mb_args(
-    block: str,
+def _init_mb(
+    block: nn.Module,
     in_channels: int,
     out_channels: int,
     stride: int,
@@ -362,14 +362,23 @@ def _check_mb_args(
     kernel_size: int,
     se_ratio: float,
     stochastic_depth_prob: float,
-) -> None:
-    _check_channels(block, "in_channels", in_channels)
-    _check_channels(block, "out_channels", out_channels)
-    _check_stride(block, stride)
-    _check_expand_ratio(block, expand_ratio)
-    _check_kernel(block, kernel_size)
-    _check_fraction(block, "se_ratio", se_ratio, closed=True)
-    _check_fraction(block, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
+) -> int:
+    """Validate an MBConv-family block's arguments, set its shape attributes, return C_exp."""
+    name = type(block).__name__
+    _check_channels(name, "in_channels", in_channels)
+    _check_channels(name, "out_channels", out_channels)
+    _check_stride(name, stride)
+    _check_expand_ratio(name, expand_ratio)
+    _check_kernel(name, kernel_size)
+    _check_fraction(name, "se_ratio", se_ratio, closed=True)
+    _check_fraction(name, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
+    expanded = make_divisible(in_channels * expand_ratio, 8)
+    block.in_channels = in_channels
+    block.out_channels = out_channels
+    block.expanded_channels = expanded
+    block.stride = stride
+    block.use_residual = stride == 1 and in_channels == out_channels
+    return expanded
 
 
 def _se_or_identity(channels: int, in_channels: int, se_ratio: float) -> nn.Module:
@@ -402,16 +411,10 @@ class MBConv(nn.Module):
         norm_layer: ModuleFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        _check_mb_args(
-            "MBConv", in_channels, out_channels, stride, expand_ratio, kernel_size,
+        expanded = _init_mb(
+            self, in_channels, out_channels, stride, expand_ratio, kernel_size,
             se_ratio, stochastic_depth_prob,
         )
-        expanded = make_divisible(in_channels * expand_ratio, 8)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.expanded_channels = expanded
-        self.stride = stride
-        self.use_residual = stride == 1 and in_channels == out_channels
         self.expand: nn.Module = (
             ConvNormAct(in_channels, expanded, 1, activation=nn.SiLU, norm_layer=norm_layer)
             if expanded != in_channels
@@ -463,16 +466,10 @@ class FusedMBConv(nn.Module):
         norm_layer: ModuleFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        _check_mb_args(
-            "FusedMBConv", in_channels, out_channels, stride, expand_ratio, kernel_size,
+        expanded = _init_mb(
+            self, in_channels, out_channels, stride, expand_ratio, kernel_size,
             se_ratio, stochastic_depth_prob,
         )
-        expanded = make_divisible(in_channels * expand_ratio, 8)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.expanded_channels = expanded
-        self.stride = stride
-        self.use_residual = stride == 1 and in_channels == out_channels
         if expanded != in_channels:
             self.fused = ConvNormAct(
                 in_channels, expanded, kernel_size, stride,

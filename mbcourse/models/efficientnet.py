@@ -47,6 +47,7 @@ from ._checks import (
     check_probability,
     check_stages,
 )
+from ._init import init_weights
 from .weights import load_pretrained
 
 __all__ = [
@@ -357,7 +358,7 @@ class EfficientNet(nn.Module):
         self.config = config
         self.num_classes = num_classes
         self.stochastic_depth_prob = stochastic_depth_prob
-        _init_weights(self)
+        init_weights(self, linear="uniform")
 
     def stage_modules(self) -> OrderedDict[str, nn.Module]:
         """``stem``, ``stage<k>`` for each block row (the table's stage numbers), ``head``."""
@@ -373,21 +374,6 @@ class EfficientNet(nn.Module):
         x = torch.flatten(self.avgpool(x), 1)
         return self.classifier(x)
 
-
-def _init_weights(model: nn.Module) -> None:
-    """torchvision's EfficientNet initialisation."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            init_range = 1.0 / math.sqrt(m.out_features)
-            nn.init.uniform_(m.weight, -init_range, init_range)
-            nn.init.zeros_(m.bias)
 
 
 def _efficientnet(

@@ -38,6 +38,7 @@ from ._checks import (
     check_probability,
     check_stages,
 )
+from ._init import init_weights
 from .weights import load_pretrained
 
 __all__ = [
@@ -192,7 +193,7 @@ class MobileNetV2(nn.Module):
         self.num_classes = num_classes
         self.width_mult = width_mult
         self.small_input = small_input
-        _init_weights(self)
+        init_weights(self, linear="normal")
 
     def stage_modules(self) -> OrderedDict[str, nn.Module]:
         """``stem``, ``stage1`` ... ``stage7`` (one per table row), ``head``: shared modules."""
@@ -208,20 +209,6 @@ class MobileNetV2(nn.Module):
         x = torch.flatten(self.avgpool(x), 1)
         return self.classifier(x)
 
-
-def _init_weights(model: nn.Module) -> None:
-    """torchvision's MobileNetV2 initialisation."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
 
 
 def mobilenet_v2(
