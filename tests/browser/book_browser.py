@@ -94,13 +94,14 @@ MATH_JS = r"""async () => {
   const errors = nodes
     .filter((n) => n.querySelector("mjx-merror"))
     .map((n) => n.querySelector("mjx-merror").textContent.slice(0, 80));
-  // Raw TeX delimiters left in the text a reader sees (code and rendered math excluded).
+  // Raw TeX delimiters or Markdown table rows ("|---|") left in the text a reader sees
+  // (code and rendered math excluded).
   const skip = "pre, code, script, style, textarea, mjx-container, .highlight";
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const raw = [];
   for (let t = walker.nextNode(); t; t = walker.nextNode()) {
     if (t.parentElement && t.parentElement.closest(skip)) continue;
-    const m = t.textContent.match(/\\\(|\\\[|\$\$|\\begin\{/);
+    const m = t.textContent.match(/\\\(|\\\[|\$\$|\\begin\{|\|\s*:?(?:-{3,}|[—–]+):?\s*\|/);
     if (m) raw.push(t.textContent.trim().slice(0, 80));
   }
   return {

@@ -47,7 +47,7 @@ def test_math_is_typeset(seen: Visit) -> None:
     math = seen.math
     assert math["untypeset"] == [], f"{seen.final}: math left as TeX: {math['untypeset']}"
     assert math["errors"] == [], f"{seen.final}: MathJax errors: {math['errors']}"
-    assert math["raw"] == [], f"{seen.final}: raw TeX delimiters in the text: {math['raw']}"
+    assert math["raw"] == [], f"{seen.final}: raw TeX or Markdown tables in the text: {math['raw']}"
     if math["count"]:
         assert math["mathjax"], f"{seen.final}: has math but MathJax did not load"
         assert math["typeset"] >= math["count"]
