@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from optional_torchvision import needs_torchvision, tv_models
 from torch import nn
 
 from mbcourse.blocks import FusedMBConv, InvertedResidual, MBConv
@@ -25,15 +26,6 @@ from mbcourse.models import (
     mobilenet_v2,
     mobilenet_v2_table,
 )
-
-try:
-    import torchvision.models as tv_models
-except Exception as exc:  # ImportError, or a broken install ("operator torchvision::nms ...")
-    tv_models = None
-    TV_SKIP = f"torchvision is not importable here ({type(exc).__name__}: {exc})"
-else:
-    TV_SKIP = ""
-needs_torchvision = pytest.mark.skipif(tv_models is None, reason=TV_SKIP or "unused")
 
 # torchvision's documented parameter counts (``weights.meta["num_params"]``).
 TORCHVISION_PARAMS = {

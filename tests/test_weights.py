@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 import torch
+from optional_torchvision import needs_torchvision, tv_models
 from torch import Tensor, nn
 
 from mbcourse.models import (
@@ -19,15 +20,6 @@ from mbcourse.models import (
     mobilenet_v2,
     torchvision_key_map,
 )
-
-try:
-    import torchvision.models as tv_models
-except Exception as exc:  # ImportError, or a broken install ("operator torchvision::nms ...")
-    tv_models = None
-    TV_SKIP = f"torchvision is not importable here ({type(exc).__name__}: {exc})"
-else:
-    TV_SKIP = ""
-needs_torchvision = pytest.mark.skipif(tv_models is None, reason=TV_SKIP or "unused")
 
 
 def randomize_norm_stats(model: nn.Module, seed: int = 1) -> None:
