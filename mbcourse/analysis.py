@@ -70,6 +70,7 @@ __all__ = [
     "activation_memory",
     "count_flops",
     "count_parameters",
+    "is_shape",
     "measure_latency",
     "named_blocks",
     "named_stages",
@@ -99,14 +100,20 @@ def _check_module(func: str, model: object, name: str = "model") -> None:
         raise TypeError(f"{func}: {name} must be a torch.nn.Module, got {type(model).__name__}")
 
 
+def is_shape(value: object) -> bool:
+    """True for a tensor shape: a tuple, list or ``torch.Size`` of >= 2 positive ints."""
+    return (
+        isinstance(value, (tuple, list, torch.Size))
+        and len(value) >= 2
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in value)
+    )
+
+
 def _input_shape(func: str, input_size: object) -> tuple[int, ...]:
     """``s -> (1, 3, s, s)``; a sequence of positive ints is taken as the full shape."""
     if isinstance(input_size, int) and not isinstance(input_size, bool) and input_size > 0:
         return (1, 3, input_size, input_size)
-    ok = isinstance(input_size, (tuple, list, torch.Size)) and len(input_size) >= 2
-    if ok:
-        ok = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_size)
-    if not ok:
+    if not is_shape(input_size):
         raise ValueError(
             f"{func}: input_size must be a positive int s (meaning (1, 3, s, s)) or a full "
             f"input shape such as (1, 3, 224, 224), got {input_size!r}"

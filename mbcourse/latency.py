@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .analysis import measure_latency
+from .analysis import is_shape, measure_latency
 from .runtime import pick_device
 
 __all__ = ["Latency", "compare_latency"]
@@ -69,10 +69,7 @@ def _check(modules: object, input_shape: object, rounds: object, min_run_time: o
             raise TypeError(
                 f"{func}: modules[{name!r}] must be a torch.nn.Module, got {type(module).__name__}"
             )
-    ok = isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) >= 2
-    if ok:
-        ok = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_shape)
-    if not ok:
+    if not is_shape(input_shape):
         raise ValueError(
             f"{func}: input_shape must be a sequence of positive integers such as "
             f"(N, C, H, W), got {input_shape!r}"
