@@ -14,7 +14,7 @@ import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-INSTALL = re.compile(r"mbcourse @ git\+(?P<url>[^\"'@\s]+)@(?P<branch>[^\"'\s]+)")
+INSTALL = re.compile(r"git\+(?P<url>[^\"'@\s]+)@(?P<branch>[^\"'\s]+)")
 
 
 def repository() -> tuple[str, str]:
@@ -24,7 +24,8 @@ def repository() -> tuple[str, str]:
 
 
 def install_target(url: str, branch: str) -> str:
-    return f"mbcourse @ git+{url}@{branch}"
+    """The pip source the Colab cell installs from (``MBCOURSE_SOURCE`` overrides it there)."""
+    return f"git+{url}@{branch}"
 
 
 def main() -> int:
