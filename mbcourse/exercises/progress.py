@@ -78,6 +78,14 @@ class Progress:
             self._widget.value = f"<b>{escape(self.line())}</b>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = dict(self.widget()._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = self.line()
-        return bundle
+        return widget_bundle(self.widget(), self.line())
+
+
+def widget_bundle(widget: Any, text: str) -> dict[str, Any]:
+    """The MIME bundle that shows ``widget`` in a notebook, with ``text`` for plain-text outputs.
+
+    Written out rather than taken from ``widget._repr_mimebundle_``, which ipywidgets 7.7 (the
+    version Colab ships) lacks; the widget-view format is the same in ipywidgets 7 and 8.
+    """
+    view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+    return {"application/vnd.jupyter.widget-view+json": view, "text/plain": text}

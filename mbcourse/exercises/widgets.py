@@ -20,7 +20,7 @@ from typing import Any
 
 from .feedback import CORRECT, INCORRECT, INVALID, CheckResult, Feedback
 from .parsing import AnswerError, format_number, parse_number, parse_shape
-from .progress import Progress
+from .progress import Progress, widget_bundle
 from .sandbox import CappedStream
 
 __all__ = ["CodeExercise", "MultipleChoice", "NumericQuestion", "ShapeQuestion"]
@@ -218,9 +218,7 @@ class _Exercise:
         return f"{self.prompt}\n(Interactive exercise: run this notebook to check your answer.)"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle["text/plain"] = self._plain_text()
-        return bundle
+        return widget_bundle(self.widget, self._plain_text())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.prompt!r})"
