@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -49,6 +50,44 @@ def test_first_code_cell_installs_only_in_colab_from_the_configured_repository(p
     assert '"google.colab" in sys.modules' in first
     assert set_repository.install_target(url, branch) in first
     assert "pick_device" in first and "seed_everything" in first
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_chapters_need_no_book_or_test_tools(path: Path) -> None:
+    """A learner's Colab has none of the book's build or test tools: chapters must not import them
+    (``glue`` comes from ``mbcourse.display``)."""
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for tool in ("myst_nb", "sphinx", "jupyter_book", "nbval", "pytest"):
+        assert f"import {tool}" not in code and f"from {tool}" not in code, (path.name, tool)
+
+
+# Colab ships its own builds of these; an upper bound (or a lower bound above Colab's) would make
+# pip replace them inside a learner's session.
+COLAB_OWNS = {"torch": None, "torchvision": None, "numpy": None, "matplotlib": None,
+              "ipywidgets": (7, 7)}
+
+
+def test_requirements_leave_colabs_packages_alone() -> None:
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    seen = set()
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower()
+        if name not in COLAB_OWNS:
+            continue
+        seen.add(name)
+        assert "<" not in requirement and "==" not in requirement and "~=" not in requirement, (
+            requirement
+        )
+        floor = COLAB_OWNS[name]
+        if floor is not None:
+            low = re.search(r">=\s*([0-9.]+)", requirement)
+            assert low and tuple(int(p) for p in low.group(1).split(".")[:2]) <= floor, requirement
+    assert {"torch", "ipywidgets"} <= seen
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
