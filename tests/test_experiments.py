@@ -1,4 +1,4 @@
-"""mbcourse.experiments: block variants, the small networks, seeds, comparisons, SE gates."""
+"""mbcourse.studies.experiments: block variants, small networks, seeds, comparisons, SE gates."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from torch import nn
 
 from mbcourse import costs
 from mbcourse.blocks import FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
-from mbcourse.data import get_dataset
-from mbcourse.experiments import (
+from mbcourse.studies.experiments import (
     Comparison,
     ExperimentNet,
     Run,
@@ -25,6 +24,7 @@ from mbcourse.experiments import (
     tiny_efficientnet,
     tiny_mobilenet_v2,
 )
+from mbcourse.training.data import get_dataset
 
 
 # --------------------------------------------------------------------------------------------

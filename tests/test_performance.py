@@ -1,4 +1,4 @@
-"""mbcourse.performance and benchmarks/gpu_sweep.py: sweeps, ratios, the stored GPU results."""
+"""mbcourse.studies.performance and benchmarks/gpu_sweep.py: sweeps, ratios, stored GPU results."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from torch import nn
 
 from mbcourse import costs
 from mbcourse.blocks import FusedMBConv, MBConv
-from mbcourse.experiments import tiny_efficientnet
-from mbcourse.performance import (
+from mbcourse.studies.experiments import tiny_efficientnet
+from mbcourse.studies.performance import (
     GPU_RESULTS_KEYS,
     Autocast,
     block_pair,

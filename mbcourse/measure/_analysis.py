@@ -40,7 +40,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from .blocks import (
+from ..blocks import (
     ConvNormAct,
     DepthwiseSeparableConv,
     FusedMBConv,

@@ -9,8 +9,8 @@ they are built, by the functions :func:`make_nonlinear_bottleneck`, :func:`remov
 
 :class:`ExperimentNet` is a CPU-sized network (stem, a few stages, 1x1 head, pool, linear) for
 16 x 16 to 32 x 32 inputs; :func:`run_seeds` trains one variant over several seeds with
-:func:`mbcourse.train.fit`; :func:`compare` says whether two variants differ by more than the
-seed-to-seed noise.
+:func:`mbcourse.training.train.fit`; :func:`compare` says whether two variants differ by more
+than the seed-to-seed noise.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .blocks import ConvNormAct, FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
-from .data import ImageDataset, TensorLoader
-from .runtime import pick_device, seed_everything
-from .train import fit
+from ..blocks import ConvNormAct, FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
+from ..runtime import pick_device, seed_everything
+from ..training.data import ImageDataset, TensorLoader
+from ..training.train import fit
 
 __all__ = [
     "BLOCK_TYPES",

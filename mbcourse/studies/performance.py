@@ -1,7 +1,7 @@
 """Speed experiments: MBConv against Fused-MBConv, and what inference optimisations buy.
 
 Everything here reports *ratios* of latencies measured side by side, in the same process, with
-:func:`mbcourse.latency.compare_latency` (interleaved rounds, robust to a busy machine).
+:func:`mbcourse.measure.compare_latency` (interleaved rounds, robust to a busy machine).
 Absolute milliseconds describe only the machine that produced them.
 
 * :func:`fusion_sweep` times a stride-1 MBConv and a Fused-MBConv of the same width ``C`` and
@@ -26,11 +26,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import costs
-from .blocks import FusedMBConv, MBConv
-from .inference import fold_batchnorm, optimize_for_inference
-from .latency import compare_latency
-from .runtime import describe_device, pick_device
+from .. import costs
+from ..blocks import FusedMBConv, MBConv
+from ..inference import fold_batchnorm, optimize_for_inference
+from ..measure.timing import compare_latency
+from ..runtime import describe_device, pick_device
 
 __all__ = [
     "GPU_RESULTS_KEYS",

@@ -7,8 +7,9 @@ From Python::
 
 From the shell (single process, or one process per GPU/CPU slot with DistributedDataParallel)::
 
-    python -m mbcourse.train --model mobilenet_v2 --width-mult 0.25 --dataset digits --epochs 3
-    torchrun --nproc_per_node=2 -m mbcourse.train --model mobilenet_v2 --dataset digits
+    python -m mbcourse.training.train --model mobilenet_v2 --width-mult 0.25 --dataset digits \
+        --epochs 3
+    torchrun --nproc_per_node=2 -m mbcourse.training.train --model mobilenet_v2 --dataset digits
 
 The loop: AdamW or SGD (no weight decay on BatchNorm and bias), a per-step cosine or one-cycle
 schedule, automatic mixed precision on CUDA (bfloat16 where supported, else float16 with a
@@ -35,8 +36,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..runtime import pick_device, seed_everything
 from .data import DATASETS, get_loaders
-from .runtime import pick_device, seed_everything
 
 __all__ = [
     "AMP_MODES",
@@ -230,8 +231,8 @@ def fit(
     ``time`` (seconds for the epoch, evaluation included) and ``samples`` (training samples seen
     by all processes). Inside a ``torch.distributed`` process group the model is wrapped in
     ``DistributedDataParallel`` and the loaders are expected to shard the data (see
-    :func:`mbcourse.data.get_loaders`, ``distributed=True``); ``progress`` shows a tqdm bar and
-    ``verbose`` prints a line per epoch, both on rank 0 only.
+    :func:`mbcourse.training.data.get_loaders`, ``distributed=True``); ``progress`` shows a tqdm bar
+    and ``verbose`` prints a line per epoch, both on rank 0 only.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
@@ -330,15 +331,15 @@ def _positive_float(text: str) -> float:
 
 
 def _model_names() -> tuple[str, ...]:
-    from . import models
+    from .. import models
 
     return tuple(models.list_models())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m mbcourse.train`` command line."""
+    """The ``python -m mbcourse.training.train`` command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m mbcourse.train",
+        prog="python -m mbcourse.training.train",
         description="Train a small mbcourse network (single process or under torchrun).",
     )
     parser.add_argument("--model", default="mobilenet_v2", choices=_model_names())
@@ -393,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> History:
     """Run the command line; returns the history (rank 0 also prints a summary)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .models import get_model
+    from ..models import get_model
 
     device = _setup_distributed(args.device)
     distributed = _distributed()

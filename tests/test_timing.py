@@ -1,4 +1,4 @@
-"""mbcourse.latency: interleaved side-by-side timing (no assertions on speed itself)."""
+"""mbcourse.measure.timing: interleaved side-by-side timing (no assertions on speed itself)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mbcourse.blocks import FusedMBConv, MBConv
-from mbcourse.latency import Latency, compare_latency
+from mbcourse.measure import Latency, compare_latency
 
 
 def test_compare_latency_times_every_module_in_order(device: torch.device) -> None:

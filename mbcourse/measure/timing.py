@@ -1,6 +1,6 @@
 """Side-by-side latency of a few modules on the same input, robust to a busy machine.
 
-:func:`compare_latency` times every module with :func:`mbcourse.analysis.measure_latency`
+:func:`compare_latency` times every module with :func:`mbcourse.measure.measure_latency`
 (``torch.utils.benchmark``) in *interleaved rounds* (A, B, C, A, B, C, ...), so that a slow
 patch of the machine (another process, a clock change) hits all of them alike. Each module gets
 one median per round and its fastest timed block over all rounds. Compare modules measured in
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .analysis import is_shape, measure_latency
-from .runtime import pick_device
+from ..runtime import pick_device
+from ._analysis import is_shape, measure_latency
 
 __all__ = ["Latency", "compare_latency"]
 
@@ -98,7 +98,7 @@ def compare_latency(
 
     Every module is moved to ``device`` (default: :func:`~mbcourse.runtime.pick_device`) and put
     in eval mode. In each of ``rounds`` rounds every module in turn runs for at least
-    ``min_run_time`` seconds (:func:`~mbcourse.analysis.measure_latency`: warm-up calls in the
+    ``min_run_time`` seconds (:func:`~mbcourse.measure.measure_latency`: warm-up calls in the
     first round, then ``blocked_autorange``, which synchronises CUDA around every block).
     ``input_shape`` is ``(N, C_in, H, W)`` for a block. Returns ``{name: Latency}`` in the order
     given.
