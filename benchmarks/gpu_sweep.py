@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from mbcourse.inference import calibrate_batchnorm
 from mbcourse.models import get_model
 from mbcourse.studies.performance import (
-    calibrate_batchnorm,
     environment,
     fusion_sweep,
     optimization_ratios,

@@ -27,18 +27,27 @@ as in torchvision), so there is nothing to gain there.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["count_batchnorms", "fold_batchnorm", "optimize_for_inference"]
+from .runtime import autocast, pick_device
+from .validation import check_bool, check_int, check_module, is_shape
+
+__all__ = [
+    "Autocast",
+    "calibrate_batchnorm",
+    "count_batchnorms",
+    "fold_batchnorm",
+    "optimize_for_inference",
+]
 
 
 def _check_module(func: str, model: object) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{func}: model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(func, "model", model)
 
 
 def count_batchnorms(model: nn.Module) -> int:
@@ -104,9 +113,8 @@ def optimize_for_inference(
     """
     func = "optimize_for_inference"
     _check_module(func, model)
-    for name, value in (("channels_last", channels_last), ("compile", compile)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{func}: {name} must be True or False, got {value!r}")
+    check_bool(func, "channels_last", channels_last)
+    check_bool(func, "compile", compile)
     if compile_options is not None and not isinstance(compile_options, dict):
         raise TypeError(
             f"{func}: compile_options must be a dict of TorchInductor options or None, "
@@ -122,3 +130,60 @@ def optimize_for_inference(
         on_cpu = all(p.device.type == "cpu" for p in fast.parameters())
         compile_options = {"freezing": True} if on_cpu else {}
     return torch.compile(fast, options=compile_options or None)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    batches: int = 3,
+    device: torch.device | str | None = None,
+) -> nn.Module:
+    """Give a freshly built ``model`` realistic BatchNorm statistics; return it in eval mode.
+
+    Runs ``batches`` random ``input_shape`` batches (e.g. ``(4, 3, 224, 224)``) in train mode
+    on ``device`` (default: :func:`~mbcourse.runtime.pick_device`; the model is moved there),
+    with every BatchNorm's running statistics reset and averaged over exactly these batches
+    (momentum ``None``, restored afterwards). A freshly initialised network normalises with
+    mean 0 and variance 1 whatever it sees, so its activations can grow or shrink block after
+    block, into denormal floats that are slow on CPUs; timing or folding such a network would
+    measure the wrong thing.
+    """
+    func = "calibrate_batchnorm"
+    _check_module(func, model)
+    if not is_shape(input_shape):
+        raise ValueError(
+            f"{func}: input_shape must be a sequence of positive integers such as "
+            f"(4, 3, 224, 224), got {input_shape!r}"
+        )
+    check_int(func, "batches", batches)
+    device = pick_device() if device is None else torch.device(device)
+    model.to(device).train()
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average over the calibration batches
+    try:
+        for _ in range(batches):
+            model(torch.randn(tuple(input_shape), device=device))
+    finally:
+        for module, momentum in zip(norms, momenta, strict=True):
+            module.momentum = momentum
+    return model.eval()
+
+
+class Autocast(nn.Module):
+    """Run ``module`` under ``torch.autocast(dtype)`` (:func:`mbcourse.runtime.autocast`), so a
+    timing or deployment path that takes modules can run it in mixed precision:
+    ``(N, ...) -> module's output``."""
+
+    def __init__(self, module: nn.Module, dtype: torch.dtype = torch.bfloat16) -> None:
+        super().__init__()
+        self.module = module
+        self.dtype = dtype
+
+    def forward(self, x: Tensor) -> Tensor:
+        with autocast(x.device, self.dtype):
+            return self.module(x)

@@ -1,12 +1,10 @@
-"""mbcourse.measure: parameters, FLOPs, activation memory, latency and summaries.
+"""mbcourse.measure: structure, parameters, FLOPs, activation memory and summaries.
 
 Published numbers are the facts: torchvision's documented parameter counts and "GFLOPS" (which
 are multiply-adds), MobileNetV2's 300M MAdds, EfficientNet-B0's 0.39B FLOPs (also multiply-adds).
 """
 
 from __future__ import annotations
-
-import math
 
 import pytest
 import torch
@@ -186,17 +184,7 @@ def test_activation_memory_of_mobilenet_v2(mnv2: nn.Module) -> None:
     assert abs(meta.peak_bytes - result.peak_bytes) < 4096
 
 
-# ---------------------------------------------------------------------------- latency, summary
-def test_measure_latency_returns_finite_statistics(device: torch.device) -> None:
-    block = InvertedResidual(8, 8).eval().to(device)
-    stats = measure.measure_latency(block, (1, 8, 16, 16), min_run_time=0.02, warmup=1)
-    assert math.isfinite(stats.median_ms) and stats.median_ms > 0
-    assert math.isfinite(stats.iqr_ms) and stats.iqr_ms >= 0
-    assert stats.runs >= 1 and len(stats.times_ms) >= 1
-    assert stats.device.startswith(device.type)
-    assert stats.per_image_ms == stats.median_ms
-
-
+# ---------------------------------------------------------------------------- summary
 def test_summary_rows(mnv2: nn.Module) -> None:
     stats = measure.summary(mnv2, 224, depth=2)
     assert stats.total_params == measure.count_parameters(mnv2)
@@ -224,8 +212,6 @@ def test_non_module_is_rejected(func: object) -> None:
         func("mobilenet")  # type: ignore[operator]
 
 
-def test_bad_latency_arguments() -> None:
-    with pytest.raises(ValueError, match="measure_latency: min_run_time"):
-        measure.measure_latency(ConvNormAct(3, 4), 8, min_run_time=0)
-    with pytest.raises(ValueError, match="measure_latency: warmup"):
-        measure.measure_latency(ConvNormAct(3, 4), 8, warmup=-1)
+def test_bad_summary_depth() -> None:
+    with pytest.raises(ValueError, match="summary: depth must be a non-negative integer"):
+        measure.summary(ConvNormAct(3, 4), 8, depth=-1)

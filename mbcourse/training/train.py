@@ -21,7 +21,6 @@ averaged by DDP, metrics are summed over processes and only rank 0 prints.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -36,7 +35,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..runtime import pick_device, seed_everything
+from ..runtime import autocast, pick_device, seed_everything
 from .data import DATASETS, get_loaders
 
 __all__ = [
@@ -174,12 +173,6 @@ def _to_device(
     return x, y.to(device, non_blocking=True)
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -196,7 +189,7 @@ def evaluate(
     loss_sum, correct, count = 0.0, 0.0, 0.0
     for x, y in loader:
         x, y = _to_device(x, y, device, channels_last)
-        with _autocast(device, dtype):
+        with autocast(device, dtype):
             logits = model(x)
         loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -267,7 +260,7 @@ def fit(
         loss_sum, correct, count = 0.0, 0.0, 0.0
         for x, y in train_loader:
             x, y = _to_device(x, y, device, channels_last)
-            with _autocast(device, dtype):
+            with autocast(device, dtype):
                 logits = net(x)
                 loss = criterion(logits.float(), y)
             opt.zero_grad(set_to_none=True)
