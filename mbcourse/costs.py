@@ -23,6 +23,7 @@ from .blocks import make_divisible
 
 __all__ = [
     "Cost",
+    "arithmetic_intensity",
     "conv",
     "conv_norm_act",
     "conv_out_size",
@@ -84,6 +85,27 @@ def conv(
     weights = out_channels * (in_channels // groups) * kernel_size**2
     params = weights + (out_channels if bias else 0)
     return Cost(params, weights * ho * wo, (ho, wo))
+
+
+def arithmetic_intensity(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    size: Size,
+    stride: int = 1,
+    groups: int = 1,
+    *,
+    bytes_per_element: int = 4,
+) -> float:
+    """Multiply-adds per byte of a bare conv (:func:`conv`) whose input, output and weights each
+    cross memory once, the best case: ``macs / (bytes_per_element * (C_in * H * W +
+    C_out * H_out * W_out + weights))``. Taught in chapters 5 and 8 (book/05_fused_mbconv.ipynb,
+    book/08_performance.ipynb)."""
+    h, w = _pair(size)
+    cost = conv(in_channels, out_channels, kernel_size, size, stride, groups)
+    ho, wo = cost.out_size
+    moved = bytes_per_element * (in_channels * h * w + out_channels * ho * wo + cost.params)
+    return cost.macs / moved
 
 
 def conv_norm_act(

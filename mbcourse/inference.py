@@ -46,13 +46,9 @@ __all__ = [
 ]
 
 
-def _check_module(func: str, model: object) -> None:
-    check_module(func, "model", model)
-
-
 def count_batchnorms(model: nn.Module) -> int:
     """The number of BatchNorm layers (1-D, 2-D or 3-D) left in ``model``."""
-    _check_module("count_batchnorms", model)
+    check_module("count_batchnorms", "model", model)
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
@@ -88,7 +84,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     follows no conv is left as it is (see :func:`count_batchnorms`). The copy is only valid in
     eval mode: folding uses the running statistics, not the batch's.
     """
-    _check_module("fold_batchnorm", model)
+    check_module("fold_batchnorm", "model", model)
     folded = copy.deepcopy(model).eval()
     for module in list(folded.modules()):
         if isinstance(module, nn.Sequential):
@@ -112,7 +108,7 @@ def optimize_for_inference(
     under ``torch.no_grad()`` or ``torch.inference_mode()``; ``model`` itself is not modified.
     """
     func = "optimize_for_inference"
-    _check_module(func, model)
+    check_module(func, "model", model)
     check_bool(func, "channels_last", channels_last)
     check_bool(func, "compile", compile)
     if compile_options is not None and not isinstance(compile_options, dict):
@@ -151,7 +147,7 @@ def calibrate_batchnorm(
     measure the wrong thing.
     """
     func = "calibrate_batchnorm"
-    _check_module(func, model)
+    check_module(func, "model", model)
     if not is_shape(input_shape):
         raise ValueError(
             f"{func}: input_shape must be a sequence of positive integers such as "

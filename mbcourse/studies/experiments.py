@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..blocks import ConvNormAct, FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
+from ..measure import count_parameters
 from ..runtime import pick_device, seed_everything
 from ..training.data import ImageDataset, TensorLoader
 from ..training.train import fit
@@ -36,7 +37,6 @@ __all__ = [
     "Stage",
     "attach_se",
     "compare",
-    "count_parameters",
     "make_nonlinear_bottleneck",
     "remove_shortcut",
     "run_seeds",
@@ -213,11 +213,6 @@ def tiny_efficientnet(
                          se_reduction=se_reduction)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Learnable parameters (BatchNorm running statistics are buffers, not counted)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 # --------------------------------------------------------------------------------------------
 # Training several seeds, summarising, comparing
 # --------------------------------------------------------------------------------------------
@@ -264,7 +259,7 @@ def run_seeds(
             TensorLoader(test_x, test_y, 1024),
             epochs=epochs, device=device, **fit_kwargs,  # type: ignore[arg-type]
         )
-        runs.append(Run(label, seed, count_parameters(model), history, model))
+        runs.append(Run(label, seed, count_parameters(model, trainable_only=True), history, model))
     return runs
 
 
