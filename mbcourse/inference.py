@@ -83,6 +83,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     ``ConvNormAct`` keeps ``conv`` (and ``act``) but no longer has a ``norm``. A BatchNorm that
     follows no conv is left as it is (see :func:`count_batchnorms`). The copy is only valid in
     eval mode: folding uses the running statistics, not the batch's.
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
     check_module("fold_batchnorm", "model", model)
     folded = copy.deepcopy(model).eval()
@@ -106,6 +107,7 @@ def optimize_for_inference(
     ``compile``) ``torch.compile`` with ``compile_options`` (default: ``{"freezing": True}``
     on CPU, none on CUDA). Gradients are switched off on the copy's parameters. Call the result
     under ``torch.no_grad()`` or ``torch.inference_mode()``; ``model`` itself is not modified.
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
     func = "optimize_for_inference"
     check_module(func, "model", model)
@@ -145,6 +147,7 @@ def calibrate_batchnorm(
     mean 0 and variance 1 whatever it sees, so its activations can grow or shrink block after
     block, into denormal floats that are slow on CPUs; timing or folding such a network would
     measure the wrong thing.
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
     func = "calibrate_batchnorm"
     check_module(func, "model", model)

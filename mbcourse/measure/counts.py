@@ -41,7 +41,9 @@ class ParamRow:
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
     """Learnable parameters of ``module`` (BatchNorm's running statistics are buffers, not
-    counted): ``sum(p.numel() for p in module.parameters())``."""
+    counted): ``sum(p.numel() for p in module.parameters())``.
+    Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
+    """
     check_module("count_parameters", "module", module)
     return sum(
         p.numel() for p in module.parameters() if p.requires_grad or not trainable_only
@@ -134,6 +136,7 @@ def count_flops(
     The model runs once under ``torch.no_grad()`` in eval mode (its modes are restored after).
     ``device="meta"`` counts from shapes alone (on a copy), without computing anything.
     Shape of the input: ``input_size`` (an int ``s`` means ``(1, 3, s, s)``).
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
     func = "count_flops"
     check_module(func, "model", model)

@@ -154,6 +154,7 @@ def activation_memory(
     counts agree with a real run to within a few hundred bytes (the meta BatchNorm returns two
     small per-channel statistics tensors that the CPU kernel leaves empty).
     Shape of the input: ``input_size`` (``s`` means ``(1, 3, s, s)``).
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
     func = "activation_memory"
     check_module(func, "model", model)

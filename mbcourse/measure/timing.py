@@ -183,6 +183,7 @@ def compare_latency(
     ``input_shape`` is ``(N, C_in, H, W)`` for a block. The steps are timed by
     :func:`time_interleaved` (same ``rounds``, ``min_run_time``, ``warmup``, ``num_threads``
     and ``clock``). Returns ``{name: Latency}`` in the order given.
+    Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
     """
     func = "compare_latency"
     if not isinstance(modules, Mapping) or not modules:

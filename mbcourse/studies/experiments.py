@@ -243,7 +243,9 @@ def run_seeds(
     **fit_kwargs: object,
 ) -> list[Run]:
     """Train a fresh ``build()`` for each seed on ``data = (train, test)``; the seed fixes the
-    initial weights and the batch order (the split is the dataset's)."""
+    initial weights and the batch order (the split is the dataset's).
+    Taught in chapter 7 (book/07_experiments.ipynb).
+    """
     if len(seeds) < 1:
         raise ValueError("run_seeds: give at least one seed")
     device = pick_device() if device is None else torch.device(device)
@@ -324,7 +326,10 @@ class Comparison:
 
 def compare(runs_a: Sequence[Run], runs_b: Sequence[Run], name_a: str = "",
             name_b: str = "") -> Comparison:
-    """Compare the final test accuracies of two variants trained over several seeds."""
+    """Compare the final test accuracies of two variants trained over several seeds.
+
+    Taught in chapter 7 (book/07_experiments.ipynb).
+    """
     a, b = summarize(runs_a), summarize(runs_b)
     if a["n"] < 2 or b["n"] < 2:
         raise ValueError("compare: each variant needs at least 2 seeds to estimate the noise")

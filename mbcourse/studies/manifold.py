@@ -140,7 +140,10 @@ def recover(embedded: Tensor, transform: Tensor) -> Tensor:
 def spiral_experiment(
     dims: Sequence[int] = PAPER_DIMS, num_points: int = 800, seed: int = 0
 ) -> tuple[Tensor, dict[int, SpiralEmbedding]]:
-    """MobileNetV2 Figure 1: the spiral and its ReLU round trip for each ``n`` in ``dims``."""
+    """MobileNetV2 Figure 1: the spiral and its ReLU round trip for each ``n`` in ``dims``.
+
+    Taught in chapter 2 (book/02_inverted_residuals.ipynb).
+    """
     points = spiral(num_points)
     gen = torch.Generator().manual_seed(seed)
     return points, {n: relu_roundtrip(points, n, generator=gen) for n in dims}

@@ -77,6 +77,7 @@ def fusion_sweep(
     ``ratio`` (``fused_ms / mbconv_ms``: below 1, fusing pays), ``mac_ratio`` and
     ``param_ratio`` (fused / MBConv, from :mod:`mbcourse.costs`). ``dtype`` (CUDA) runs both
     under autocast; ``channels_last`` puts the weights in that memory format.
+    Taught in chapter 8 (book/08_performance.ipynb).
     """
     device = pick_device() if device is None else torch.device(device)
     rows = []
@@ -125,6 +126,7 @@ def optimization_ratios(
     ``compile=True``: folded, channels-last, TorchInductor). Returns
     ``{variant: {"median_ms": ..., "speedup": eager / variant}}``. Calibrate a freshly built
     model's BatchNorm first (:func:`~mbcourse.inference.calibrate_batchnorm`).
+    Taught in chapter 8 (book/08_performance.ipynb).
     """
     device = pick_device() if device is None else torch.device(device)
     base = model.eval().to(device)
