@@ -9,7 +9,8 @@ Both networks get the same weights: torchvision's randomly initialised model, it
 statistics first calibrated on a few random batches (so activations have realistic magnitudes
 and no denormal floats), copied into ours with ``load_torchvision_weights``. Each case is timed
 with ``torch.utils.benchmark.Timer.blocked_autorange`` in interleaved rounds (ours, theirs,
-ours, theirs, ...), so a busy patch of the machine hits both alike; the table gives the median
+theirs, ours, ...: :func:`mbcourse.measure.time_interleaved`, the package's one timing path),
+so a busy patch of the machine hits both alike; the table gives the median
 over rounds of each round's median, and the ratio ours / torchvision (< 1: ours is faster),
 plus the ratio of the fastest blocks of runs over all rounds (the least disturbed when other
 work shares the machine: on a loaded machine, read that column).
@@ -34,13 +35,10 @@ import argparse
 import contextlib
 import copy
 import datetime
-import logging
 import os
 import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -48,14 +46,10 @@ import torchvision
 from torch import nn
 
 import mbcourse.blocks
-from mbcourse.inference import optimize_for_inference
+from mbcourse.inference import calibrate_batchnorm, optimize_for_inference
+from mbcourse.measure import CLOCKS, Step, time_interleaved
 from mbcourse.models import get_model, load_torchvision_weights
-from mbcourse.runtime import describe_device
-
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-from torch.utils import benchmark  # noqa: E402  (after silencing its CUDA_HOME warning)
-
-Step = Callable[[], object]
+from mbcourse.runtime import autocast, describe_device
 
 
 @dataclass
@@ -84,55 +78,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-CLOCKS: dict[str, Callable[[], float]] = {
-    "wall": time.perf_counter,  # torch.utils.benchmark's default
-    "cpu": time.process_time,  # CPU time of this process: all its threads, not other processes
-}
-
-
-def _measure_ms(
-    step: Step, threads: int, min_run_time: float, clock: str = "wall"
-) -> tuple[float, float]:
-    """``(median, fastest)`` block time of one ``blocked_autorange``, in ms."""
-    timer = benchmark.Timer(
-        stmt="step()", globals={"step": step}, num_threads=threads, timer=CLOCKS[clock]
-    )
-    m = timer.blocked_autorange(min_run_time=min_run_time)
-    return m.median * 1e3, min(m.times) * 1e3
-
-
-def side_by_side(
-    ours: Step,
-    ref: Step,
-    *,
-    rounds: int,
-    threads: int,
-    min_run_time: float,
-    clock: str = "wall",
-    warmup: int = 3,
-) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """Each step's ``(median, fastest)`` block time (ms) in each of ``rounds`` interleaved
-    rounds (the order alternates: ours first, then theirs first, ...)."""
-    for _ in range(warmup):
-        ours()
-        ref()
-    a: list[tuple[float, float]] = []
-    b: list[tuple[float, float]] = []
-    for i in range(rounds):
-        pair = [(ours, a), (ref, b)] if i % 2 == 0 else [(ref, b), (ours, a)]
-        for step, times in pair:
-            times.append(_measure_ms(step, threads, min_run_time, clock))
-    return a, b
-
-
-def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[object]:
-    return torch.autocast(device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+def _amp(amp: bool) -> torch.dtype | None:
+    return torch.bfloat16 if amp else None
 
 
 def inference_step(model: nn.Module, x: torch.Tensor, device: torch.device,
                    amp: bool = False) -> Step:
     def step() -> None:
-        with torch.inference_mode(), _autocast(device, amp):
+        with torch.inference_mode(), autocast(device, _amp(amp)):
             model(x)
         _sync(device)
 
@@ -146,7 +99,7 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: to
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        with _autocast(device, amp):
+        with autocast(device, _amp(amp)):
             loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
@@ -169,84 +122,107 @@ def no_input_checks() -> Iterator[None]:
 def calibrated_pair(name: str, size: int, device: torch.device) -> tuple[nn.Module, nn.Module]:
     """torchvision's model with calibrated BatchNorm statistics, and ours with its weights."""
     torch.manual_seed(0)
-    ref = getattr(torchvision.models, name)()
-    ref.train()
-    with torch.no_grad():
-        for _ in range(3):
-            ref(torch.randn(4, 3, size, size))
+    ref = calibrate_batchnorm(getattr(torchvision.models, name)(), (4, 3, size, size),
+                              device="cpu")
     ours = load_torchvision_weights(get_model(name), ref)
     return ours.to(device).eval(), ref.to(device).eval()
 
 
-def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> list[Row]:
-    threads = args.threads or torch.get_num_threads()
-    timing = {"rounds": args.rounds, "threads": threads, "min_run_time": args.min_run_time,
-              "clock": args.clock}
-    ours, ref = calibrated_pair(name, args.size, device)
-    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
-    with torch.inference_mode():
-        err = (ours(x) - ref(x)).abs().max().item()
-    print(f"  {name}: same weights, max |ours - torchvision| = {err:.2e}", flush=True)
-    rows: list[Row] = []
+class _Cases:
+    """Times pairs of steps for one model and collects (and prints) one :class:`Row` each."""
 
-    def add(case: str, ours_step: Step, ref_step: Step, ref_name: str = "torchvision") -> None:
-        a, b = side_by_side(ours_step, ref_step, **timing)
-        row = Row(
-            name, case,
-            statistics.median(m for m, _ in a), statistics.median(m for m, _ in b), ref_name,
-            min(f for _, f in a), min(f for _, f in b),
-        )
-        rows.append(row)
+    def __init__(self, model: str, args: argparse.Namespace) -> None:
+        self.model = model
+        self.timing = {
+            "rounds": args.rounds, "min_run_time": args.min_run_time, "clock": args.clock,
+            "num_threads": args.threads or torch.get_num_threads(),
+        }
+        self.rows: list[Row] = []
+
+    def add(self, case: str, ours: Step, ref: Step, ref_name: str = "torchvision") -> None:
+        """Time ``ours`` and ``ref`` side by side (:func:`mbcourse.measure.time_interleaved`)."""
+        t = time_interleaved({"ours": ours, "ref": ref}, **self.timing)
+        a, b = t["ours"], t["ref"]
+        row = Row(self.model, case, a.median_ms, b.median_ms, ref_name, a.fastest_ms,
+                  b.fastest_ms)
+        self.rows.append(row)
         print(f"    {case:<34} {row.ours_ms:9.2f} {row.ref_ms:9.2f}  {row.ratio:5.2f}"
               f"   (fastest {row.ours_best_ms:8.2f} {row.ref_best_ms:8.2f}  "
               f"{row.best_ratio:5.2f})", flush=True)
 
+
+def _max_difference(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
+    with torch.inference_mode():
+        return (a(x) - b(x)).abs().max().item()
+
+
+def _eager_cases(cases: _Cases, ours: nn.Module, ref: nn.Module, x: torch.Tensor,
+                 device: torch.device) -> Step:
+    """Eager inference, and what the blocks' input checks cost; returns torchvision's step."""
     ref_eager = inference_step(ref, x, device)
     ours_eager = inference_step(ours, x, device)
-    add("eager inference", ours_eager, ref_eager)
+    cases.add("eager inference", ours_eager, ref_eager)
 
     def unchecked() -> None:
         with no_input_checks():
             ours_eager()
 
-    add("eager, no input checks", unchecked, ours_eager, "ours, checks on")
+    cases.add("eager, no input checks", unchecked, ours_eager, "ours, checks on")
+    return ref_eager
 
+
+def _optimized_cases(cases: _Cases, ours: nn.Module, ref: nn.Module, x: torch.Tensor,
+                     device: torch.device, ref_eager: Step, args: argparse.Namespace) -> None:
+    """``optimize_for_inference`` (folded + channels_last, then compiled) against torchvision."""
     fast = optimize_for_inference(ours)
-    with torch.inference_mode():
-        err = (fast(x) - ref(x)).abs().max().item()
-    print(f"    optimized: max |fast - torchvision| = {err:.2e}", flush=True)
-    add("folded + channels_last", inference_step(fast, x, device), ref_eager)
+    print(f"    optimized: max |fast - torchvision| = {_max_difference(fast, ref, x):.2e}",
+          flush=True)
+    cases.add("folded + channels_last", inference_step(fast, x, device), ref_eager)
+    if args.no_compile:
+        return
+    step = inference_step(optimize_for_inference(ours, compile=True), x, device)
+    step()  # compile outside the timer
+    cases.add("folded + channels_last + compile", step, ref_eager)
+    if args.compile_torchvision:
+        tv_step = inference_step(optimize_for_inference(ref, compile=True), x, device)
+        tv_step()
+        cases.add("  same, torchvision also optimized", step, tv_step, "torchvision optimized")
 
-    if not args.no_compile:
-        compiled = optimize_for_inference(ours, compile=True)
-        step = inference_step(compiled, x, device)
-        step()  # compile outside the timer
-        add("folded + channels_last + compile", step, ref_eager)
-        if args.compile_torchvision:
-            tv_compiled = optimize_for_inference(ref, compile=True)
-            tv_step = inference_step(tv_compiled, x, device)
-            tv_step()
-            add("  same, torchvision also optimized", step, tv_step, "torchvision optimized")
 
+def _training_cases(cases: _Cases, ours: nn.Module, ref: nn.Module, x: torch.Tensor,
+                    device: torch.device, args: argparse.Namespace) -> None:
+    """A training step; on CUDA also bf16 AMP + channels_last inference and training."""
     xt = torch.randn(args.train_batch, 3, args.size, args.size, device=device)
     yt = torch.randint(0, 1000, (args.train_batch,), device=device)
     ours_t, ref_t = copy.deepcopy(ours).train(), copy.deepcopy(ref).train()
-    add(f"training step (batch {args.train_batch})",
-        training_step(ours_t, xt, yt, device), training_step(ref_t, xt, yt, device))
+    cases.add(f"training step (batch {args.train_batch})",
+              training_step(ours_t, xt, yt, device), training_step(ref_t, xt, yt, device))
+    if device.type != "cuda":
+        return
+    cl = torch.channels_last
+    ours_cl = copy.deepcopy(ours).to(memory_format=cl)
+    ref_cl = copy.deepcopy(ref).to(memory_format=cl)
+    x_cl = x.contiguous(memory_format=cl)
+    cases.add("bf16 AMP + channels_last inference",
+              inference_step(ours_cl, x_cl, device, amp=True),
+              inference_step(ref_cl, x_cl, device, amp=True))
+    xt_cl = xt.contiguous(memory_format=cl)
+    cases.add(f"bf16 AMP + channels_last training ({args.train_batch})",
+              training_step(ours_cl.train(), xt_cl, yt, device, amp=True),
+              training_step(ref_cl.train(), xt_cl, yt, device, amp=True))
 
-    if device.type == "cuda":
-        cl = torch.channels_last
-        ours_cl = copy.deepcopy(ours).to(memory_format=cl)
-        ref_cl = copy.deepcopy(ref).to(memory_format=cl)
-        x_cl = x.contiguous(memory_format=cl)
-        add("bf16 AMP + channels_last inference",
-            inference_step(ours_cl, x_cl, device, amp=True),
-            inference_step(ref_cl, x_cl, device, amp=True))
-        xt_cl = xt.contiguous(memory_format=cl)
-        add(f"bf16 AMP + channels_last training ({args.train_batch})",
-            training_step(ours_cl.train(), xt_cl, yt, device, amp=True),
-            training_step(ref_cl.train(), xt_cl, yt, device, amp=True))
-    return rows
+
+def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> list[Row]:
+    """Every case for one model: eager, optimized, training (and AMP on CUDA)."""
+    ours, ref = calibrated_pair(name, args.size, device)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    print(f"  {name}: same weights, max |ours - torchvision| = "
+          f"{_max_difference(ours, ref, x):.2e}", flush=True)
+    cases = _Cases(name, args)
+    ref_eager = _eager_cases(cases, ours, ref, x, device)
+    _optimized_cases(cases, ours, ref, x, device, ref_eager, args)
+    _training_cases(cases, ours, ref, x, device, args)
+    return cases.rows
 
 
 def main(argv: list[str] | None = None) -> list[Row]:

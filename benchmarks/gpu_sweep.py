@@ -4,7 +4,7 @@
     python benchmarks/gpu_sweep.py --quick --device cpu --out /tmp/dry.json   # dry run, no GPU
 
 Two measurements, both as ratios of latencies timed side by side in one process
-(:mod:`mbcourse.performance`, interleaved rounds of ``torch.utils.benchmark``):
+(:mod:`mbcourse.studies.performance`, interleaved rounds of ``torch.utils.benchmark``):
 
 1. ``fusion_sweep``: a stride-1 MBConv (no SE) against a Fused-MBConv of the same width and
    expansion 4, for every resolution x width, batch 32, channels-last, bf16/fp16 autocast: where
@@ -13,8 +13,9 @@ Two measurements, both as ratios of latencies timed side by side in one process
    eager float32 against channels-last, BatchNorm folding, mixed precision and ``torch.compile``.
 
 The file records the device, torch/CUDA/cuDNN versions and the date. The book shows a results
-file only if it was measured on CUDA (:func:`mbcourse.performance.load_gpu_results`); this script
-refuses to write the book's file from anything else.
+file only if it was measured on CUDA
+(:func:`mbcourse.studies.performance.load_gpu_results`); this script refuses to write the book's
+file from anything else.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from mbcourse.inference import calibrate_batchnorm
 from mbcourse.models import get_model
-from mbcourse.performance import (
-    calibrate_batchnorm,
+from mbcourse.studies.performance import (
     environment,
     fusion_sweep,
     optimization_ratios,

@@ -23,6 +23,7 @@ from .blocks import make_divisible
 
 __all__ = [
     "Cost",
+    "arithmetic_intensity",
     "conv",
     "conv_norm_act",
     "conv_out_size",
@@ -86,6 +87,27 @@ def conv(
     return Cost(params, weights * ho * wo, (ho, wo))
 
 
+def arithmetic_intensity(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    size: Size,
+    stride: int = 1,
+    groups: int = 1,
+    *,
+    bytes_per_element: int = 4,
+) -> float:
+    """Multiply-adds per byte of a bare conv (:func:`conv`) whose input, output and weights each
+    cross memory once, the best case: ``macs / (bytes_per_element * (C_in * H * W +
+    C_out * H_out * W_out + weights))``. Taught in chapters 5 and 8 (book/05_fused_mbconv.ipynb,
+    book/08_performance.ipynb)."""
+    h, w = _pair(size)
+    cost = conv(in_channels, out_channels, kernel_size, size, stride, groups)
+    ho, wo = cost.out_size
+    moved = bytes_per_element * (in_channels * h * w + out_channels * ho * wo + cost.params)
+    return cost.macs / moved
+
+
 def conv_norm_act(
     in_channels: int,
     out_channels: int,
@@ -102,7 +124,10 @@ def conv_norm_act(
 def standard_conv(
     in_channels: int, out_channels: int, kernel_size: int, size: Size, stride: int = 1
 ) -> Cost:
-    """A regular k x k :class:`~mbcourse.blocks.ConvNormAct`: ``C_in C_out k^2`` weights."""
+    """A regular k x k :class:`~mbcourse.blocks.ConvNormAct`: ``C_in C_out k^2`` weights.
+
+    Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
+    """
     return conv_norm_act(in_channels, out_channels, kernel_size, size, stride)
 
 
@@ -112,6 +137,7 @@ def depthwise_separable(
     """Depthwise ``C_in k^2`` + pointwise ``C_in C_out`` (+ BatchNorm).
 
     Against a standard conv the multiply-adds shrink by ``1 / C_out + 1 / k^2``.
+    Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
     """
     dw = conv_norm_act(in_channels, in_channels, kernel_size, size, stride, groups=in_channels)
     pw = conv_norm_act(in_channels, out_channels, 1, dw.out_size)
@@ -123,6 +149,7 @@ def squeeze_excitation(channels: int, squeeze_channels: int, size: Size = 1) -> 
 
     They act on the pooled ``1 x 1`` map, so they cost ``2 C S`` multiply-adds whatever the input
     size; the output size is the input size.
+    Taught in chapter 3 (book/03_squeeze_excitation.ipynb).
     """
     fc1 = conv(channels, squeeze_channels, 1, 1, bias=True)
     fc2 = conv(squeeze_channels, channels, 1, 1, bias=True)
@@ -137,7 +164,10 @@ def inverted_residual(
     expand_ratio: float = 6,
     kernel_size: int = 3,
 ) -> Cost:
-    """MobileNetV2: expand ``C_in -> t C_in`` (absent if t = 1), depthwise, linear project."""
+    """MobileNetV2: expand ``C_in -> t C_in`` (absent if t = 1), depthwise, linear project.
+
+    Taught in chapter 2 (book/02_inverted_residuals.ipynb).
+    """
     hidden = round(in_channels * expand_ratio)
     total = Cost(0, 0, _pair(size))
     if expand_ratio != 1:
@@ -166,6 +196,7 @@ def mbconv(
     """EfficientNet MBConv: expand (if ``make_divisible(C_in e) != C_in``), depthwise, SE, project.
 
     The SE squeezes to ``max(1, C_in * se_ratio)`` channels: sized from the block *input*.
+    Taught in chapter 4 (book/04_mbconv.ipynb).
     """
     expanded = make_divisible(in_channels * expand_ratio, 8)
     total = Cost(0, 0, _pair(size))
@@ -191,6 +222,7 @@ def fused_mbconv(
 
     The fused conv has ``C_in C_exp k^2`` weights where MBConv's expand + depthwise have
     ``C_in C_exp + C_exp k^2``: fusing *adds* parameters whenever ``C_in > 1``.
+    Taught in chapter 5 (book/05_fused_mbconv.ipynb).
     """
     expanded = make_divisible(in_channels * expand_ratio, 8)
     start = _pair(size)

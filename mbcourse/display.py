@@ -1,16 +1,26 @@
-"""Glue for the chapters: myst-nb's ``glue`` in the book build, a plain display elsewhere.
+"""What the chapters display: glued numbers, and the package's own source code.
+
+**Glue**: myst-nb's ``glue`` in the book build, a plain display elsewhere.
 
 The chapters put every number of their prose into the page with ``glue(name, value)``. In the
 rendered book that is myst-nb's :func:`myst_nb.glue`, which stores the value for
 ``{glue:text}`` roles. A learner's Jupyter or Colab session has no myst-nb (it is a book-build
 dependency, not the package's), so there ``glue`` shows the value as the cell's output and
-stores nothing. A leaf module: it imports nothing from the package.
+stores nothing.
+
+**Source**: :func:`show_source` renders the code of a class or function of the package as a
+highlighted Python block, read from the module when the page runs, so the book shows the code
+the whole course runs and cannot drift from it. A leaf module: it imports nothing from the
+package.
 """
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 from typing import Any
 
+from IPython.display import Markdown
 from IPython.display import display as _display
 
 try:  # the book build and the test suite have myst-nb; Colab does not
@@ -18,7 +28,7 @@ try:  # the book build and the test suite have myst-nb; Colab does not
 except ImportError:  # pragma: no cover - exercised by the learner-environment run
     _myst_glue = None
 
-__all__ = ["HAVE_MYST_NB", "glue"]
+__all__ = ["HAVE_MYST_NB", "glue", "show_source"]
 
 HAVE_MYST_NB = _myst_glue is not None
 
@@ -34,3 +44,37 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
         _myst_glue(name, variable, display=display)
     elif display:
         _display(variable)
+
+
+def show_source(*objects: Any) -> Markdown:
+    """The source of each class, function or method in ``objects`` as one ``python`` code block.
+
+    Each piece starts with a comment naming where it lives (``# mbcourse.blocks.MBConv.forward``)
+    and is read with :func:`inspect.getsource`; pieces are separated by a blank line. The result
+    is an :class:`IPython.display.Markdown` object: the last expression of a notebook cell shows
+    it highlighted in Jupyter, Colab and the built book (myst-nb renders Markdown outputs).
+    """
+    if not objects:
+        raise ValueError("show_source: give at least one class, function or method")
+    pieces = []
+    for obj in objects:
+        try:
+            source = textwrap.dedent(inspect.getsource(obj)).rstrip("\n")
+        except (TypeError, OSError) as error:
+            raise TypeError(
+                f"show_source: expected a class, function or method defined in a source file, "
+                f"got {obj!r} ({error})"
+            ) from None
+        where = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+        pieces.append(f"# {where}\n{source}")
+    body = "\n\n".join(pieces)
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)
+    return Markdown(f"{fence}python\n{body}\n{fence}")
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest

@@ -27,23 +27,28 @@ as in torchvision), so there is nothing to gain there.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["count_batchnorms", "fold_batchnorm", "optimize_for_inference"]
+from .runtime import autocast, pick_device
+from .validation import check_bool, check_int, check_module, is_shape
 
-
-def _check_module(func: str, model: object) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{func}: model must be a torch.nn.Module, got {type(model).__name__}")
+__all__ = [
+    "Autocast",
+    "calibrate_batchnorm",
+    "count_batchnorms",
+    "fold_batchnorm",
+    "optimize_for_inference",
+]
 
 
 def count_batchnorms(model: nn.Module) -> int:
     """The number of BatchNorm layers (1-D, 2-D or 3-D) left in ``model``."""
-    _check_module("count_batchnorms", model)
+    check_module("count_batchnorms", "model", model)
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
@@ -78,8 +83,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     ``ConvNormAct`` keeps ``conv`` (and ``act``) but no longer has a ``norm``. A BatchNorm that
     follows no conv is left as it is (see :func:`count_batchnorms`). The copy is only valid in
     eval mode: folding uses the running statistics, not the batch's.
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
-    _check_module("fold_batchnorm", model)
+    check_module("fold_batchnorm", "model", model)
     folded = copy.deepcopy(model).eval()
     for module in list(folded.modules()):
         if isinstance(module, nn.Sequential):
@@ -101,12 +107,12 @@ def optimize_for_inference(
     ``compile``) ``torch.compile`` with ``compile_options`` (default: ``{"freezing": True}``
     on CPU, none on CUDA). Gradients are switched off on the copy's parameters. Call the result
     under ``torch.no_grad()`` or ``torch.inference_mode()``; ``model`` itself is not modified.
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
     func = "optimize_for_inference"
-    _check_module(func, model)
-    for name, value in (("channels_last", channels_last), ("compile", compile)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{func}: {name} must be True or False, got {value!r}")
+    check_module(func, "model", model)
+    check_bool(func, "channels_last", channels_last)
+    check_bool(func, "compile", compile)
     if compile_options is not None and not isinstance(compile_options, dict):
         raise TypeError(
             f"{func}: compile_options must be a dict of TorchInductor options or None, "
@@ -122,3 +128,61 @@ def optimize_for_inference(
         on_cpu = all(p.device.type == "cpu" for p in fast.parameters())
         compile_options = {"freezing": True} if on_cpu else {}
     return torch.compile(fast, options=compile_options or None)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    batches: int = 3,
+    device: torch.device | str | None = None,
+) -> nn.Module:
+    """Give a freshly built ``model`` realistic BatchNorm statistics; return it in eval mode.
+
+    Runs ``batches`` random ``input_shape`` batches (e.g. ``(4, 3, 224, 224)``) in train mode
+    on ``device`` (default: :func:`~mbcourse.runtime.pick_device`; the model is moved there),
+    with every BatchNorm's running statistics reset and averaged over exactly these batches
+    (momentum ``None``, restored afterwards). A freshly initialised network normalises with
+    mean 0 and variance 1 whatever it sees, so its activations can grow or shrink block after
+    block, into denormal floats that are slow on CPUs; timing or folding such a network would
+    measure the wrong thing.
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
+    """
+    func = "calibrate_batchnorm"
+    check_module(func, "model", model)
+    if not is_shape(input_shape):
+        raise ValueError(
+            f"{func}: input_shape must be a sequence of positive integers such as "
+            f"(4, 3, 224, 224), got {input_shape!r}"
+        )
+    check_int(func, "batches", batches)
+    device = pick_device() if device is None else torch.device(device)
+    model.to(device).train()
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average over the calibration batches
+    try:
+        for _ in range(batches):
+            model(torch.randn(tuple(input_shape), device=device))
+    finally:
+        for module, momentum in zip(norms, momenta, strict=True):
+            module.momentum = momentum
+    return model.eval()
+
+
+class Autocast(nn.Module):
+    """Run ``module`` under ``torch.autocast(dtype)`` (:func:`mbcourse.runtime.autocast`), so a
+    timing or deployment path that takes modules can run it in mixed precision:
+    ``(N, ...) -> module's output``."""
+
+    def __init__(self, module: nn.Module, dtype: torch.dtype = torch.bfloat16) -> None:
+        super().__init__()
+        self.module = module
+        self.dtype = dtype
+
+    def forward(self, x: Tensor) -> Tensor:
+        with autocast(x.device, self.dtype):
+            return self.module(x)

@@ -5,6 +5,7 @@ A leaf module (imports nothing from the package), so every layer may use it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
@@ -12,7 +13,15 @@ from typing import TypeVar
 
 import torch
 
-__all__ = ["describe_device", "in_colab", "on_ci", "pick_device", "seed_everything", "sized"]
+__all__ = [
+    "autocast",
+    "describe_device",
+    "in_colab",
+    "on_ci",
+    "pick_device",
+    "seed_everything",
+    "sized",
+]
 
 T = TypeVar("T")
 
@@ -39,6 +48,17 @@ def sized(cpu: T, gpu: T, device: torch.device | str | None = None) -> T:
     """Pick the CPU-sized or the GPU-sized setting of an experiment for ``device``."""
     device = pick_device() if device is None else torch.device(device)
     return gpu if device.type == "cuda" else cpu
+
+
+def autocast(
+    device: torch.device | str, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager[object]:
+    """``torch.autocast(device.type, dtype)``, or a context that does nothing for ``dtype=None``
+    (full precision): the one switch for mixed precision in training, inference and benchmarks.
+    """
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
 def describe_device(device: torch.device | str | None = None) -> str:

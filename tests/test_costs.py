@@ -130,3 +130,21 @@ def test_cost_then_chains_sizes() -> None:
     a = costs.Cost(1, 2, (4, 4))
     b = costs.Cost(10, 20, (2, 2))
     assert a.then(b) == costs.Cost(11, 22, (2, 2))
+
+
+def test_arithmetic_intensity() -> None:
+    # depthwise 3x3 on 64 channels at 56x56, stride 1: 9 MACs per output value
+    c, size = 64, 56
+    expected = 9 * c * size * size / (4 * (2 * c * size * size + 9 * c))
+    assert costs.arithmetic_intensity(c, c, 3, size, groups=c) == pytest.approx(expected)
+    # stride 2 halves the output; float16 doubles the intensity
+    s2 = costs.arithmetic_intensity(c, 2 * c, 3, size, 2)
+    moved = 4 * (c * size * size + 2 * c * 28 * 28 + 2 * c * c * 9)
+    assert s2 == pytest.approx(2 * c * c * 9 * 28 * 28 / moved)
+    assert costs.arithmetic_intensity(c, c, 1, size, bytes_per_element=2) == pytest.approx(
+        2 * costs.arithmetic_intensity(c, c, 1, size)
+    )
+    # a regular conv reuses each input value for all output channels: far more intense
+    assert costs.arithmetic_intensity(c, 4 * c, 3, size) > 10 * costs.arithmetic_intensity(
+        4 * c, 4 * c, 3, size, groups=4 * c
+    )

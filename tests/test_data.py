@@ -1,4 +1,4 @@
-"""mbcourse.data: the offline digits, the CIFAR-10 reader (on tiny files written here), loaders."""
+"""mbcourse.training.data: offline digits, the CIFAR-10 reader (on tiny written files), loaders."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from mbcourse import data
-from mbcourse.data import (
+from mbcourse.training import data
+from mbcourse.training.data import (
     ShardSampler,
     TensorLoader,
     get_dataset,

@@ -1,10 +1,12 @@
-"""``mbcourse.display.glue``: myst-nb's glue in the book build, a plain display without myst-nb."""
+"""mbcourse.display: glue (myst-nb in the build, a plain display without it) and show_source."""
 
 from __future__ import annotations
 
 import pytest
 
 from mbcourse import display
+from mbcourse.blocks import MBConv, make_divisible
+from mbcourse.display import show_source
 
 
 def test_glue_uses_myst_nb_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,3 +32,21 @@ def test_glue_without_myst_nb_only_displays(
 def test_glue_rejects_a_bad_name(name: object) -> None:
     with pytest.raises(ValueError, match="glue: name must be a non-empty string"):
         display.glue(name, 1)  # type: ignore[arg-type]
+
+
+def test_show_source_renders_the_modules_code_as_one_python_block() -> None:
+    md = show_source(MBConv.__init__, MBConv.forward).data
+    assert md.startswith("```python\n# mbcourse.blocks.MBConv.__init__\ndef __init__(")
+    assert "\n\n# mbcourse.blocks.MBConv.forward\ndef forward(self, x: Tensor) -> Tensor:\n" in md
+    assert "out = self.se(out)" in md  # the real line of the module, not a copy
+    assert md.endswith("\n```")
+    assert "# mbcourse.blocks.make_divisible\ndef make_divisible(" in show_source(
+        make_divisible
+    ).data
+
+
+def test_show_source_rejects_what_has_no_source() -> None:
+    with pytest.raises(ValueError, match="show_source: give at least one"):
+        show_source()
+    with pytest.raises(TypeError, match="show_source: expected a class, function or method"):
+        show_source(3)

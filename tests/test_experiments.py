@@ -1,4 +1,4 @@
-"""mbcourse.experiments: block variants, the small networks, seeds, comparisons, SE gates."""
+"""mbcourse.studies.experiments: block variants, small networks, seeds, comparisons, SE gates."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from torch import nn
 
 from mbcourse import costs
 from mbcourse.blocks import FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
-from mbcourse.data import get_dataset
-from mbcourse.experiments import (
+from mbcourse.measure import count_parameters
+from mbcourse.studies.experiments import (
     Comparison,
     ExperimentNet,
     Run,
     Stage,
     attach_se,
     compare,
-    count_parameters,
     make_nonlinear_bottleneck,
     remove_shortcut,
     run_seeds,
@@ -25,6 +24,11 @@ from mbcourse.experiments import (
     tiny_efficientnet,
     tiny_mobilenet_v2,
 )
+from mbcourse.training.data import get_dataset
+
+
+def trainable(module: nn.Module) -> int:
+    return count_parameters(module, trainable_only=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,12 +78,12 @@ def test_variants_leave_the_faithful_blocks_alone() -> None:
 @pytest.mark.parametrize("reduction", [1, 4, 16])
 def test_attach_se_adds_senet_sized_excitation(reduction: int) -> None:
     block = MBConv(16, 16, expand_ratio=4, se_ratio=0.0)
-    before = count_parameters(block)
+    before = trainable(block)
     se = attach_se(block, reduction)
     assert isinstance(block.se, SqueezeExcitation) and block.se is se
     assert se.channels == 64 and se.squeeze_channels == 64 // reduction
     added = costs.squeeze_excitation(64, 64 // reduction).params
-    assert count_parameters(block) - before == added
+    assert trainable(block) - before == added
     x = torch.randn(2, 16, 8, 8)
     assert block(x).shape == x.shape and se.last_gate is not None
 
@@ -107,7 +111,7 @@ def test_variant_options_reach_every_block() -> None:
     relu = tiny_mobilenet_v2(linear_bottleneck=False)
     assert all(isinstance(b.project.act, nn.ReLU6) for b in relu.blocks)
     # the ablations change what is computed, not the parameters
-    assert count_parameters(base) == count_parameters(no_shortcut) == count_parameters(relu)
+    assert trainable(base) == trainable(no_shortcut) == trainable(relu)
 
 
 def test_se_reduction_adds_the_closed_form_parameters() -> None:
@@ -119,7 +123,7 @@ def test_se_reduction_adds_the_closed_form_parameters() -> None:
             costs.squeeze_excitation(b.expanded_channels, b.expanded_channels // r).params
             for b in net.blocks
         )
-        assert count_parameters(net) - count_parameters(base) == expected
+        assert trainable(net) - trainable(base) == expected
     fused = tiny_efficientnet(fused_stages=2, se_reduction=4)
     assert not any(isinstance(b.se, SqueezeExcitation) for b in fused.blocks
                    if isinstance(b, FusedMBConv))
@@ -128,7 +132,7 @@ def test_se_reduction_adds_the_closed_form_parameters() -> None:
 def test_fusing_adds_parameters() -> None:
     mb, fused = tiny_efficientnet(), tiny_efficientnet(fused_stages=2)
     assert sum(isinstance(b, FusedMBConv) for b in fused.blocks) == 3
-    assert count_parameters(fused) > count_parameters(mb)
+    assert trainable(fused) > trainable(mb)
 
 
 def test_stage_and_network_validation() -> None:
@@ -192,7 +196,7 @@ def test_run_seeds_is_reproducible_and_seed_dependent(digits8) -> None:
     for key in ("train_loss", "test_loss", "test_accuracy"):
         assert runs[0].history[0][key] == again[0].history[0][key]
     assert runs[0].history[0]["train_loss"] != runs[1].history[0]["train_loss"]
-    assert runs[0].params == count_parameters(runs[0].model)
+    assert runs[0].params == trainable(runs[0].model)
 
 
 def test_se_gates_per_class(digits8) -> None:

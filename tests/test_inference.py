@@ -14,8 +14,15 @@ from mbcourse.blocks import (
     InvertedResidual,
     MBConv,
 )
-from mbcourse.inference import count_batchnorms, fold_batchnorm, optimize_for_inference
+from mbcourse.inference import (
+    Autocast,
+    calibrate_batchnorm,
+    count_batchnorms,
+    fold_batchnorm,
+    optimize_for_inference,
+)
 from mbcourse.models import efficientnet_b0, efficientnet_v2_s, mobilenet_v2
+from mbcourse.runtime import autocast
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}
 
@@ -154,3 +161,30 @@ def test_bad_arguments(kwargs: dict[str, object], match: str) -> None:
 def test_fold_batchnorm_rejects_non_modules() -> None:
     with pytest.raises(TypeError, match=r"fold_batchnorm: model must be a torch\.nn\.Module"):
         fold_batchnorm(None)  # type: ignore[arg-type]
+
+
+def test_calibrate_batchnorm_sets_statistics_and_restores_momentum() -> None:
+    model = mobilenet_v2(width_mult=0.25, num_classes=10)
+    norm = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert torch.all(norm.running_var == 1)
+    calibrate_batchnorm(model, (4, 3, 8, 8), device="cpu")
+    assert not model.training
+    assert not torch.all(norm.running_var == 1)
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    with pytest.raises(ValueError, match="calibrate_batchnorm: input_shape"):
+        calibrate_batchnorm(model, (4, 0, 8, 8), device="cpu")
+    with pytest.raises(ValueError, match="calibrate_batchnorm: batches must be a positive"):
+        calibrate_batchnorm(model, (4, 3, 8, 8), batches=0, device="cpu")
+    with pytest.raises(TypeError, match=r"calibrate_batchnorm: model must be a torch\.nn\.Module"):
+        calibrate_batchnorm("net", (4, 3, 8, 8))  # type: ignore[arg-type]
+
+
+def test_autocast_wrapper_changes_the_compute_dtype() -> None:
+    conv = nn.Conv2d(3, 4, 3)
+    x = torch.randn(1, 3, 8, 8)
+    assert Autocast(conv, torch.bfloat16)(x).dtype == torch.bfloat16
+    assert conv(x).dtype == torch.float32
+    with autocast("cpu", torch.bfloat16):
+        assert conv(x).dtype == torch.bfloat16
+    with autocast("cpu", None):
+        assert conv(x).dtype == torch.float32

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mbcourse import manifold
+from mbcourse.studies import manifold
 
 
 def test_spiral_shape_and_radius() -> None:

@@ -1,4 +1,4 @@
-"""mbcourse.performance and benchmarks/gpu_sweep.py: sweeps, ratios, the stored GPU results."""
+"""mbcourse.studies.performance and benchmarks/gpu_sweep.py: sweeps, ratios, stored GPU results."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from torch import nn
 
 from mbcourse import costs
 from mbcourse.blocks import FusedMBConv, MBConv
-from mbcourse.experiments import tiny_efficientnet
-from mbcourse.performance import (
+from mbcourse.inference import calibrate_batchnorm
+from mbcourse.studies.experiments import tiny_efficientnet
+from mbcourse.studies.performance import (
     GPU_RESULTS_KEYS,
-    Autocast,
     block_pair,
-    calibrate_batchnorm,
     environment,
     fusion_sweep,
     load_gpu_results,
@@ -55,16 +54,6 @@ def test_fusion_sweep_rows() -> None:
         assert r["param_ratio"] > 1  # fusing adds parameters
 
 
-def test_calibrate_batchnorm_sets_statistics_and_restores_momentum() -> None:
-    model = tiny_efficientnet(repeats=1)
-    norm = model.stem.norm
-    assert torch.all(norm.running_var == 1)
-    calibrate_batchnorm(model, (4, 3, 8, 8), device="cpu")
-    assert not model.training
-    assert not torch.all(norm.running_var == 1)
-    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
-
-
 def test_optimization_ratios_on_cpu() -> None:
     model = calibrate_batchnorm(tiny_efficientnet(repeats=1), (4, 3, 16, 16), device="cpu")
     ratios = optimization_ratios(model, (1, 3, 16, 16), device="cpu", rounds=1,
@@ -77,13 +66,6 @@ def test_optimization_ratios_on_cpu() -> None:
         assert values["speedup"] == pytest.approx(eager_ms / values["median_ms"])
     with pytest.raises(ValueError, match="amp=True needs a CUDA device"):
         optimization_ratios(model, (1, 3, 16, 16), device="cpu", amp=True)
-
-
-def test_autocast_wrapper_changes_the_compute_dtype() -> None:
-    conv = nn.Conv2d(3, 4, 3)
-    x = torch.randn(1, 3, 8, 8)
-    assert Autocast(conv, torch.bfloat16)(x).dtype == torch.bfloat16
-    assert conv(x).dtype == torch.float32
 
 
 @pytest.mark.cuda

@@ -1,4 +1,4 @@
-"""mbcourse.train: the loop, its schedules and precision, the command line, torchrun with DDP."""
+"""mbcourse.training.train: the loop, schedules and precision, the command line, torchrun + DDP."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from mbcourse.data import TensorLoader, get_dataset
 from mbcourse.runtime import seed_everything
-from mbcourse.train import (
+from mbcourse.training.data import TensorLoader, get_dataset
+from mbcourse.training.train import (
     evaluate,
     fit,
     main,
@@ -214,8 +214,8 @@ def test_torchrun_two_cpu_processes_agree(tmp_path: Path) -> None:
         pytest.skip("torchrun not found")
     out = tmp_path / "ddp.json"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "mbcourse.train", *TINY,
-               "--device", "cpu", "--metrics-out", str(out)]
+    command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "mbcourse.training.train",
+               *TINY, "--device", "cpu", "--metrics-out", str(out)]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

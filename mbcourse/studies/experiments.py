@@ -9,8 +9,8 @@ they are built, by the functions :func:`make_nonlinear_bottleneck`, :func:`remov
 
 :class:`ExperimentNet` is a CPU-sized network (stem, a few stages, 1x1 head, pool, linear) for
 16 x 16 to 32 x 32 inputs; :func:`run_seeds` trains one variant over several seeds with
-:func:`mbcourse.train.fit`; :func:`compare` says whether two variants differ by more than the
-seed-to-seed noise.
+:func:`mbcourse.training.train.fit`; :func:`compare` says whether two variants differ by more
+than the seed-to-seed noise.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .blocks import ConvNormAct, FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
-from .data import ImageDataset, TensorLoader
-from .runtime import pick_device, seed_everything
-from .train import fit
+from ..blocks import ConvNormAct, FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
+from ..measure import count_parameters
+from ..runtime import pick_device, seed_everything
+from ..training.data import ImageDataset, TensorLoader
+from ..training.train import fit
 
 __all__ = [
     "BLOCK_TYPES",
@@ -36,7 +37,6 @@ __all__ = [
     "Stage",
     "attach_se",
     "compare",
-    "count_parameters",
     "make_nonlinear_bottleneck",
     "remove_shortcut",
     "run_seeds",
@@ -213,11 +213,6 @@ def tiny_efficientnet(
                          se_reduction=se_reduction)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Learnable parameters (BatchNorm running statistics are buffers, not counted)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 # --------------------------------------------------------------------------------------------
 # Training several seeds, summarising, comparing
 # --------------------------------------------------------------------------------------------
@@ -248,7 +243,9 @@ def run_seeds(
     **fit_kwargs: object,
 ) -> list[Run]:
     """Train a fresh ``build()`` for each seed on ``data = (train, test)``; the seed fixes the
-    initial weights and the batch order (the split is the dataset's)."""
+    initial weights and the batch order (the split is the dataset's).
+    Taught in chapter 7 (book/07_experiments.ipynb).
+    """
     if len(seeds) < 1:
         raise ValueError("run_seeds: give at least one seed")
     device = pick_device() if device is None else torch.device(device)
@@ -264,7 +261,7 @@ def run_seeds(
             TensorLoader(test_x, test_y, 1024),
             epochs=epochs, device=device, **fit_kwargs,  # type: ignore[arg-type]
         )
-        runs.append(Run(label, seed, count_parameters(model), history, model))
+        runs.append(Run(label, seed, count_parameters(model, trainable_only=True), history, model))
     return runs
 
 
@@ -329,7 +326,10 @@ class Comparison:
 
 def compare(runs_a: Sequence[Run], runs_b: Sequence[Run], name_a: str = "",
             name_b: str = "") -> Comparison:
-    """Compare the final test accuracies of two variants trained over several seeds."""
+    """Compare the final test accuracies of two variants trained over several seeds.
+
+    Taught in chapter 7 (book/07_experiments.ipynb).
+    """
     a, b = summarize(runs_a), summarize(runs_b)
     if a["n"] < 2 or b["n"] < 2:
         raise ValueError("compare: each variant needs at least 2 seeds to estimate the noise")

@@ -1,7 +1,7 @@
 """Speed experiments: MBConv against Fused-MBConv, and what inference optimisations buy.
 
 Everything here reports *ratios* of latencies measured side by side, in the same process, with
-:func:`mbcourse.latency.compare_latency` (interleaved rounds, robust to a busy machine).
+:func:`mbcourse.measure.compare_latency` (interleaved rounds, robust to a busy machine).
 Absolute milliseconds describe only the machine that produced them.
 
 * :func:`fusion_sweep` times a stride-1 MBConv and a Fused-MBConv of the same width ``C`` and
@@ -24,19 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from . import costs
-from .blocks import FusedMBConv, MBConv
-from .inference import fold_batchnorm, optimize_for_inference
-from .latency import compare_latency
-from .runtime import describe_device, pick_device
+from .. import costs
+from ..blocks import FusedMBConv, MBConv
+from ..inference import Autocast, fold_batchnorm, optimize_for_inference
+from ..measure.timing import compare_latency
+from ..runtime import describe_device, pick_device
 
 __all__ = [
     "GPU_RESULTS_KEYS",
-    "Autocast",
     "block_pair",
-    "calibrate_batchnorm",
     "environment",
     "fusion_sweep",
     "load_gpu_results",
@@ -47,19 +45,6 @@ __all__ = [
 ]
 
 GPU_RESULTS_KEYS = ("device", "device_type", "torch", "date", "fusion_sweep", "optimizations")
-
-
-class Autocast(nn.Module):
-    """Run ``module`` under ``torch.autocast(dtype)``: ``(N, ...) -> module's output``."""
-
-    def __init__(self, module: nn.Module, dtype: torch.dtype = torch.bfloat16) -> None:
-        super().__init__()
-        self.module = module
-        self.dtype = dtype
-
-    def forward(self, x: Tensor) -> Tensor:
-        with torch.autocast(device_type=x.device.type, dtype=self.dtype):
-            return self.module(x)
 
 
 def block_pair(
@@ -92,6 +77,7 @@ def fusion_sweep(
     ``ratio`` (``fused_ms / mbconv_ms``: below 1, fusing pays), ``mac_ratio`` and
     ``param_ratio`` (fused / MBConv, from :mod:`mbcourse.costs`). ``dtype`` (CUDA) runs both
     under autocast; ``channels_last`` puts the weights in that memory format.
+    Taught in chapter 8 (book/08_performance.ipynb).
     """
     device = pick_device() if device is None else torch.device(device)
     rows = []
@@ -119,35 +105,6 @@ def fusion_sweep(
     return rows
 
 
-@torch.no_grad()
-def calibrate_batchnorm(
-    model: nn.Module,
-    input_shape: Sequence[int],
-    *,
-    batches: int = 3,
-    device: torch.device | str | None = None,
-) -> nn.Module:
-    """Run ``batches`` random ``input_shape`` batches in train mode so that every BatchNorm's
-    running statistics match its real inputs, then switch to eval mode.
-
-    A freshly initialised network normalises with mean 0 and variance 1 whatever it sees, so
-    its activations can grow or shrink block after block, into denormal floats that are slow
-    on CPUs; timing such a network would measure the wrong thing.
-    """
-    device = pick_device() if device is None else torch.device(device)
-    model.to(device).train()
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for module in norms:
-        module.reset_running_stats()
-        module.momentum = None  # cumulative average over the calibration batches
-    for _ in range(batches):
-        model(torch.randn(tuple(input_shape), device=device))
-    for module, momentum in zip(norms, momenta, strict=True):
-        module.momentum = momentum
-    return model.eval()
-
-
 def optimization_ratios(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -168,7 +125,8 @@ def optimization_ratios(
     ``compile`` ``compiled`` (:func:`~mbcourse.inference.optimize_for_inference` with
     ``compile=True``: folded, channels-last, TorchInductor). Returns
     ``{variant: {"median_ms": ..., "speedup": eager / variant}}``. Calibrate a freshly built
-    model's BatchNorm first (:func:`calibrate_batchnorm`).
+    model's BatchNorm first (:func:`~mbcourse.inference.calibrate_batchnorm`).
+    Taught in chapter 8 (book/08_performance.ipynb).
     """
     device = pick_device() if device is None else torch.device(device)
     base = model.eval().to(device)

@@ -7,8 +7,9 @@ From Python::
 
 From the shell (single process, or one process per GPU/CPU slot with DistributedDataParallel)::
 
-    python -m mbcourse.train --model mobilenet_v2 --width-mult 0.25 --dataset digits --epochs 3
-    torchrun --nproc_per_node=2 -m mbcourse.train --model mobilenet_v2 --dataset digits
+    python -m mbcourse.training.train --model mobilenet_v2 --width-mult 0.25 --dataset digits \
+        --epochs 3
+    torchrun --nproc_per_node=2 -m mbcourse.training.train --model mobilenet_v2 --dataset digits
 
 The loop: AdamW or SGD (no weight decay on BatchNorm and bias), a per-step cosine or one-cycle
 schedule, automatic mixed precision on CUDA (bfloat16 where supported, else float16 with a
@@ -20,7 +21,6 @@ averaged by DDP, metrics are summed over processes and only rank 0 prints.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -35,8 +35,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..runtime import autocast, pick_device, seed_everything
 from .data import DATASETS, get_loaders
-from .runtime import pick_device, seed_everything
 
 __all__ = [
     "AMP_MODES",
@@ -173,12 +173,6 @@ def _to_device(
     return x, y.to(device, non_blocking=True)
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -195,7 +189,7 @@ def evaluate(
     loss_sum, correct, count = 0.0, 0.0, 0.0
     for x, y in loader:
         x, y = _to_device(x, y, device, channels_last)
-        with _autocast(device, dtype):
+        with autocast(device, dtype):
             logits = model(x)
         loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -230,8 +224,8 @@ def fit(
     ``time`` (seconds for the epoch, evaluation included) and ``samples`` (training samples seen
     by all processes). Inside a ``torch.distributed`` process group the model is wrapped in
     ``DistributedDataParallel`` and the loaders are expected to shard the data (see
-    :func:`mbcourse.data.get_loaders`, ``distributed=True``); ``progress`` shows a tqdm bar and
-    ``verbose`` prints a line per epoch, both on rank 0 only.
+    :func:`mbcourse.training.data.get_loaders`, ``distributed=True``); ``progress`` shows a tqdm bar
+    and ``verbose`` prints a line per epoch, both on rank 0 only.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
@@ -266,7 +260,7 @@ def fit(
         loss_sum, correct, count = 0.0, 0.0, 0.0
         for x, y in train_loader:
             x, y = _to_device(x, y, device, channels_last)
-            with _autocast(device, dtype):
+            with autocast(device, dtype):
                 logits = net(x)
                 loss = criterion(logits.float(), y)
             opt.zero_grad(set_to_none=True)
@@ -330,15 +324,15 @@ def _positive_float(text: str) -> float:
 
 
 def _model_names() -> tuple[str, ...]:
-    from . import models
+    from .. import models
 
     return tuple(models.list_models())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m mbcourse.train`` command line."""
+    """The ``python -m mbcourse.training.train`` command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m mbcourse.train",
+        prog="python -m mbcourse.training.train",
         description="Train a small mbcourse network (single process or under torchrun).",
     )
     parser.add_argument("--model", default="mobilenet_v2", choices=_model_names())
@@ -393,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> History:
     """Run the command line; returns the history (rank 0 also prints a summary)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .models import get_model
+    from ..models import get_model
 
     device = _setup_distributed(args.device)
     distributed = _distributed()

@@ -1,4 +1,4 @@
-"""mbcourse.latency: interleaved side-by-side timing (no assertions on speed itself)."""
+"""mbcourse.measure.timing: interleaved side-by-side timing (no assertions on speed itself)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mbcourse.blocks import FusedMBConv, MBConv
-from mbcourse.latency import Latency, compare_latency
+from mbcourse.measure import Latency, compare_latency, time_interleaved
 
 
 def test_compare_latency_times_every_module_in_order(device: torch.device) -> None:
@@ -53,7 +53,10 @@ def test_latency_ratio_and_statistics() -> None:
         ({"input_shape": "2x8"}, "input_shape must be a sequence of positive"),
         ({"input_shape": (4,)}, "input_shape must be a sequence of positive"),
         ({"rounds": 0}, "rounds must be a positive integer"),
-        ({"min_run_time": 0}, "min_run_time must be a positive number"),
+        ({"min_run_time": 0}, "min_run_time must be a positive number of seconds"),
+        ({"min_run_time": True}, "min_run_time must be a positive number"),
+        ({"warmup": -1}, "warmup must be a non-negative integer"),
+        ({"clock": "sundial"}, "clock must be one of"),
     ],
 )
 def test_compare_latency_rejects_bad_input(kwargs: dict, match: str) -> None:
@@ -62,3 +65,42 @@ def test_compare_latency_rejects_bad_input(kwargs: dict, match: str) -> None:
     modules, shape = args.pop("modules"), args.pop("input_shape")
     with pytest.raises((ValueError, TypeError), match=match):
         compare_latency(modules, shape, **args)
+
+
+def test_time_interleaved_alternates_the_order_and_warms_up() -> None:
+    calls: list[str] = []
+    steps = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    result = time_interleaved(steps, rounds=2, min_run_time=0.001, warmup=2, batch_size=4)
+    assert calls[:4] == ["a", "a", "b", "b"]  # warm-up, step by step
+    timed = [name for i, name in enumerate(calls[4:]) if i == 0 or calls[4 + i - 1] != name]
+    assert timed == ["a", "b", "a"]  # round 0: a, b; round 1: b, a
+    assert [lat.batch_size for lat in result.values()] == [4, 4]
+    assert all(len(lat.times_ms) == 2 for lat in result.values())
+
+
+def test_time_interleaved_cpu_clock_and_bad_steps() -> None:
+    result = time_interleaved({"x": lambda: sum(range(100))}, rounds=1, min_run_time=0.001,
+                              clock="cpu")
+    assert result["x"].fastest_ms > 0
+    with pytest.raises(TypeError, match=r"time_interleaved: steps\['x'\] must be callable"):
+        time_interleaved({"x": 3})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="time_interleaved: steps must be a non-empty mapping"):
+        time_interleaved({})
+
+
+def test_compare_latency_channels_last_input_and_dtype() -> None:
+    seen: list[torch.Tensor] = []
+
+    class Probe(nn.Module):
+        def __init__(self, dtype: torch.dtype) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1, dtype=dtype))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x)
+            return x
+
+    compare_latency({"f32": Probe(torch.float32), "f64": Probe(torch.float64)}, (1, 3, 4, 4),
+                    device="cpu", rounds=1, min_run_time=0.001, warmup=1, channels_last=True)
+    assert {x.dtype for x in seen} == {torch.float32, torch.float64}
+    assert all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..validation import check_int, check_positive
+
 __all__ = [
     "SpiralEmbedding",
     "collapse_statistics",
@@ -32,10 +34,8 @@ PAPER_DIMS = (2, 3, 5, 15, 30)  # MobileNetV2, Figure 1
 
 def spiral(num_points: int = 800, turns: float = 2.0) -> Tensor:
     """An Archimedean spiral around the origin, ``(num_points, 2)``, radius from 0.1 to 1."""
-    if not isinstance(num_points, int) or isinstance(num_points, bool) or num_points < 2:
-        raise ValueError(f"spiral: num_points must be an integer >= 2, got {num_points!r}")
-    if not isinstance(turns, (int, float)) or isinstance(turns, bool) or not turns > 0:
-        raise ValueError(f"spiral: turns must be a positive number, got {turns!r}")
+    check_int("spiral", "num_points", num_points, minimum=2)
+    check_positive("spiral", "turns", turns)
     t = torch.linspace(0.0, 1.0, num_points, dtype=torch.float64)
     angle = 2 * math.pi * turns * t
     radius = 0.1 + 0.9 * t
@@ -72,9 +72,7 @@ def _check_points(func: str, points: object) -> Tensor:
 
 
 def _check_dim(func: str, dim: object) -> int:
-    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 2:
-        raise ValueError(f"{func}: dim must be an integer >= 2 (the spiral is 2-D), got {dim!r}")
-    return dim
+    return check_int(func, "dim", dim, minimum=2, why="the spiral is 2-D")
 
 
 def _active_rank(embedded: Tensor, transform: Tensor) -> Tensor:
@@ -142,7 +140,10 @@ def recover(embedded: Tensor, transform: Tensor) -> Tensor:
 def spiral_experiment(
     dims: Sequence[int] = PAPER_DIMS, num_points: int = 800, seed: int = 0
 ) -> tuple[Tensor, dict[int, SpiralEmbedding]]:
-    """MobileNetV2 Figure 1: the spiral and its ReLU round trip for each ``n`` in ``dims``."""
+    """MobileNetV2 Figure 1: the spiral and its ReLU round trip for each ``n`` in ``dims``.
+
+    Taught in chapter 2 (book/02_inverted_residuals.ipynb).
+    """
     points = spiral(num_points)
     gen = torch.Generator().manual_seed(seed)
     return points, {n: relu_roundtrip(points, n, generator=gen) for n in dims}
@@ -153,8 +154,7 @@ def collapse_statistics(
 ) -> dict[int, float]:
     """Mean collapsed fraction of the spiral over ``trials`` random matrices ``T`` per ``n``
     (all trials of one ``n`` computed as one batch)."""
-    if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-        raise ValueError(f"collapse_statistics: trials must be a positive integer, got {trials!r}")
+    check_int("collapse_statistics", "trials", trials)
     points = spiral(num_points)
     gen = torch.Generator().manual_seed(seed)
     out = {}

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from ..validation import check_int
+
 __all__ = [
     "CIFAR10_CLASSES",
     "CIFAR10_URL",
@@ -324,8 +326,7 @@ def get_dataset(
     """
     if not isinstance(name, str) or name.lower() not in DATASETS:
         raise ValueError(f"get_dataset: unknown dataset {name!r}; expected one of {DATASETS}")
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
-        raise ValueError(f"get_dataset: image_size must be an integer >= 8, got {image_size!r}")
+    check_int("get_dataset", "image_size", image_size, minimum=8)
     if name.lower() == "digits":
         if channels not in (1, 3):
             raise ValueError(f"get_dataset: channels must be 1 or 3, got {channels!r}")
@@ -351,7 +352,7 @@ class TensorLoader:
         seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        _check_batch_size("TensorLoader", batch_size)
+        check_int("TensorLoader", "batch_size", batch_size)
         self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -402,11 +403,6 @@ class ShardSampler(Sampler[int]):
         return len(range(self.rank, self.n, self.world_size))
 
 
-def _check_batch_size(where: str, batch_size: object) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"{where}: batch_size must be a positive integer, got {batch_size!r}")
-
-
 def get_loaders(
     name: str = "digits",
     batch_size: int = 128,
@@ -428,7 +424,7 @@ def get_loaders(
     ``loader.sampler.set_epoch(epoch)``). ``in_memory`` (default: for digits when not distributed)
     serves whole tensors through :class:`TensorLoader` instead of a ``DataLoader``.
     """
-    _check_batch_size("get_loaders", batch_size)
+    check_int("get_loaders", "batch_size", batch_size)
     train, test = get_dataset(
         name, root, download, image_size=image_size, channels=channels, augment=augment,
         seed=seed,
