@@ -10,7 +10,8 @@ Shapes use ``N`` for the batch, ``C`` for channels and ``H x W`` for the spatial
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +25,7 @@ __all__ = [
     "SqueezeExcitation",
     "StochasticDepth",
     "make_divisible",
+    "record_se_gates",
 ]
 
 ModuleFactory = Callable[..., nn.Module]
@@ -111,6 +113,7 @@ class ConvNormAct(nn.Sequential):
 
     Padding is ``(k - 1) // 2`` ("same" for stride 1). The conv has no bias because the
     BatchNorm that follows has one. ``activation=None`` makes the block linear.
+    Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
     """
 
     def __init__(
@@ -172,7 +175,8 @@ def _make_activation(activation: ModuleFactory) -> nn.Module:
 class DepthwiseSeparableConv(nn.Module):
     """MobileNet's factorised convolution: depthwise k x k, then pointwise 1 x 1.
 
-    ``(N, C_in, H, W) -> depthwise -> (N, C_in, H/s, W/s) -> pointwise -> (N, C_out, H/s, W/s)``
+    ``(N, C_in, H, W) -> depthwise -> (N, C_in, H/s, W/s) -> pointwise -> (N, C_out, H/s, W/s)``.
+    Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
     """
 
     def __init__(
@@ -216,6 +220,7 @@ class InvertedResidual(nn.Module):
     ``(N, C_in, H, W) -> (N, t*C_in, H, W) -> (N, t*C_in, H/s, W/s) -> (N, C_out, H/s, W/s)``,
     plus the input when ``use_residual`` (stride 1 and ``C_in == C_out``). The expansion is
     absent when ``expand_ratio`` is 1. The hidden width is ``round(C_in * t)``, as in torchvision.
+    Taught in chapter 2 (book/02_inverted_residuals.ipynb).
     """
 
     def __init__(
@@ -268,8 +273,9 @@ class SqueezeExcitation(nn.Module):
 
     ``(N, C, H, W) -> (N, C, 1, 1) -> fc1 -> (N, C/r, 1, 1) -> fc2 -> (N, C, 1, 1)``; the sigmoid
     gate multiplies each channel of the input. The two "fully connected" layers are 1x1 convs
-    with bias (torchvision's layout). ``squeeze_channels`` overrides ``reduction``; the gate of
-    the last forward pass is kept in ``last_gate`` (shape ``(N, C)``, detached) for plotting.
+    with bias (torchvision's layout). ``squeeze_channels`` overrides ``reduction``. To look at
+    the gates a forward pass computed, run it inside :func:`record_se_gates`.
+    Taught in chapter 3 (book/03_squeeze_excitation.ipynb).
     """
 
     def __init__(
@@ -305,7 +311,6 @@ class SqueezeExcitation(nn.Module):
         self.activation = _make_activation(activation)
         self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
         self.scale_activation = nn.Sigmoid()
-        self.last_gate: Tensor | None = None
 
     def gate(self, x: Tensor) -> Tensor:
         """The per-channel weights in (0, 1): ``(N, C, H, W) -> (N, C, 1, 1)``."""
@@ -317,9 +322,46 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(self, x, self.channels)
-        g = self.gate(x)
-        self.last_gate = g.detach().flatten(1)
-        return x * g  # scale
+        return x * self.gate(x)  # scale
+
+
+@contextmanager
+def record_se_gates(module: nn.Module) -> Iterator[dict[str, Tensor]]:
+    """Record the gate of every :class:`SqueezeExcitation` in ``module`` while the block runs.
+
+    Yields a dict ``{name: gate}`` (names as ``module.named_modules()`` gives them; ``""`` when
+    ``module`` is itself the SE) that each forward pass fills with that SE's gate, shape
+    ``(N, C)``, detached; a later pass replaces it. Forward hooks on each SE's
+    ``scale_activation`` (the sigmoid that makes the gate) do the recording, and are removed
+    on exit: outside the ``with`` block the modules keep no state. Taught in chapter 3
+    (book/03_squeeze_excitation.ipynb)::
+
+        with record_se_gates(model) as gates:
+            model(x)
+        gates["features.1.0.se"]  # (N, C)
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"record_se_gates: module must be a torch.nn.Module, got {type(module).__name__}"
+        )
+    gates: dict[str, Tensor] = {}
+
+    def recorder(name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
+        def hook(_: nn.Module, __: tuple[Tensor, ...], gate: Tensor) -> None:
+            gates[name] = gate.detach().flatten(1)
+
+        return hook
+
+    handles = [
+        se.scale_activation.register_forward_hook(recorder(name))
+        for name, se in module.named_modules()
+        if isinstance(se, SqueezeExcitation)
+    ]
+    try:
+        yield gates
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,7 +372,7 @@ class StochasticDepth(nn.Module):
 
     In training each sample's branch is kept with probability ``1 - p`` and rescaled by
     ``1 / (1 - p)``, so the expectation is unchanged; in eval mode this is the identity.
-    Shape: ``(N, ...) -> (N, ...)``.
+    Shape: ``(N, ...) -> (N, ...)``. Taught in chapter 4 (book/04_mbconv.ipynb).
     """
 
     def __init__(self, p: float) -> None:
@@ -396,6 +438,7 @@ class MBConv(nn.Module):
     ``use_residual`` (stride 1 and ``C_in == C_out``), ``x + StochasticDepth(branch)``.
     Expanded width: ``make_divisible(C_in * e, 8)``; the expansion is skipped when that equals
     ``C_in``. ``se_ratio=0`` removes the SE. Shapes: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
+    Taught in chapter 4 (book/04_mbconv.ipynb).
     """
 
     def __init__(
@@ -451,6 +494,7 @@ class FusedMBConv(nn.Module):
     ``C_in``; otherwise a single ``k x k + SiLU`` conv straight to ``C_out``. Residual with
     stochastic depth exactly when stride is 1 and ``C_in == C_out``. EfficientNetV2 uses no SE
     here (``se_ratio=0``, the default). Shapes: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
+    Taught in chapter 5 (book/05_fused_mbconv.ipynb).
     """
 
     def __init__(

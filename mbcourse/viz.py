@@ -204,8 +204,7 @@ def trace_block(module: nn.Module, input_shape: Sequence[int]) -> BlockTrace:
     """Run ``module`` once on a random ``input_shape`` tensor and record its stages.
 
     Forward hooks on the drawable children give each stage's real input and output shape, in
-    the order the forward pass calls them. The module's mode, and an SE's ``last_gate``, are
-    restored afterwards.
+    the order the forward pass calls them. The module's mode is restored afterwards.
     """
     return _trace("trace_block", module, input_shape)
 
@@ -233,7 +232,6 @@ def _trace(func: str, module: nn.Module, input_shape: Sequence[int]) -> BlockTra
     param = next(module.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    saved_gates = {m: m.last_gate for m in module.modules() if isinstance(m, SqueezeExcitation)}
     was_training = module.training
     handles = [child.register_forward_hook(make_hook(name)) for name, child in children]
     try:
@@ -244,8 +242,6 @@ def _trace(func: str, module: nn.Module, input_shape: Sequence[int]) -> BlockTra
         for h in handles:
             h.remove()
         module.train(was_training)
-        for m, gate in saved_gates.items():
-            m.last_gate = gate
     stages = []
     for name, mod, shape_in, shape_out in calls:
         label, kind, linear = _describe(mod)
@@ -305,60 +301,73 @@ def draw_block(
     activation; identities are skipped), in forward order, labelled from the layers' own
     attributes; the real tensor shape on every edge; a skip arrow for the residual exactly when
     ``module.use_residual`` (or for the ``× input`` scale of a bare SE). Linear stages (no
-    activation) are hatched, as in the MobileNetV2 paper's figures.
+    activation) are hatched, as in the MobileNetV2 paper's figures. Used from chapter 1
+    (book/01_cost_of_convolution.ipynb) on; chapter 2 (book/02_inverted_residuals.ipynb) reads
+    its trace.
     """
     trace = _trace("draw_block", module, input_shape)
-    n = len(trace.stages)
-    has_merge = trace.skip is not None
-    rows = n + (1 if has_merge else 0)
+    rows = len(trace.stages) + (1 if trace.skip is not None else 0)
     ax = _new_axes(ax, (6.4, 1.3 + 1.05 * (rows + 1)))
-    fig = ax.figure
+    y_last = _draw_stages(ax, trace)
+    if trace.skip is not None:
+        y_last = _draw_skip(ax, trace, y_last)
+    y_out = y_last - 1.1
+    _arrow(ax, y_last, y_out + 0.2, format_shape(trace.output_shape))
+    ax.text(_X, y_out, "output", ha="center", va="center", fontsize=9, fontweight="bold",
+            gid="output")
+    _finish_block_axes(ax, module, trace, title, y_out)
+    return ax.figure
 
-    y_in = 0.0
-    ax.text(_X, y_in, "input", ha="center", va="center", fontsize=9, fontweight="bold",
+
+def _draw_stages(ax: Axes, trace: BlockTrace) -> float:
+    """The input label and one box per stage, joined by arrows labelled with the shapes.
+    Returns the y of the last box's bottom edge."""
+    ax.text(_X, 0.0, "input", ha="center", va="center", fontsize=9, fontweight="bold",
             gid="input")
-    y_prev = y_in - 0.25
-    shape = trace.input_shape
+    y_prev = -0.25
     for i, stage in enumerate(trace.stages):
         y = -(i + 1) * _STEP
         _arrow(ax, y_prev, y + _BOX_H / 2, format_shape(stage.in_shape))
-        box = FancyBboxPatch(
+        hatched = stage.linear and stage.kind == "projection"
+        ax.add_patch(FancyBboxPatch(
             (_X - _BOX_W / 2, y - _BOX_H / 2), _BOX_W, _BOX_H,
             boxstyle="round,pad=0.02,rounding_size=0.15",
             facecolor=_COLOURS.get(stage.kind, _COLOURS["other"]),
-            edgecolor="0.3", hatch="///" if stage.linear and stage.kind == "projection" else None,
+            edgecolor="0.3", hatch="///" if hatched else None,
             linewidth=1.0, gid=f"stage:{stage.name}",
-        )
-        ax.add_patch(box)
+        ))
         ax.text(_X, y, stage.label, ha="center", va="center", fontsize=8.5, gid="label",
                 bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 1.0}
-                if stage.linear and stage.kind == "projection" else None)
+                if hatched else None)
         y_prev = y - _BOX_H / 2
-        shape = stage.out_shape
+    return y_prev
 
-    if has_merge:
-        y_merge = -(n + 1) * _STEP + 0.5
-        _arrow(ax, y_prev, y_merge + 0.35, format_shape(shape))
-        symbol = "+" if trace.skip == "add" else "×"
-        ax.add_patch(Circle((_X, y_merge), 0.35, facecolor="white", edgecolor="0.2",
-                            linewidth=1.2, gid=f"merge-{trace.skip}"))
-        ax.text(_X, y_merge, symbol, ha="center", va="center", fontsize=13, fontweight="bold")
-        # the skip connection: from the input, round the right of the boxes, into the merge
-        x_side = _X + _BOX_W / 2 + 0.9
-        path = Path([(_X + 0.45, y_in), (x_side, y_in), (x_side, y_merge), (_X + 0.38, y_merge)],
-                    [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO])
-        ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=12,
-                                     color="#d62728", linewidth=1.6,
-                                     gid="residual" if trace.skip == "add" else "scale"))
-        ax.text(x_side + 0.15, (y_in + y_merge) / 2, trace.skip_note, rotation=90,
-                ha="left", va="center", fontsize=8, color="#d62728")
-        y_prev = y_merge - 0.35
 
-    y_out = y_prev - 1.1
-    _arrow(ax, y_prev, y_out + 0.2, format_shape(trace.output_shape))
-    ax.text(_X, y_out, "output", ha="center", va="center", fontsize=9, fontweight="bold",
-            gid="output")
+def _draw_skip(ax: Axes, trace: BlockTrace, y_prev: float) -> float:
+    """The merge node (``+`` or ``×``) below the last box and the skip path into it, from the
+    input round the right of the boxes. Returns the y of the merge node's bottom."""
+    y_merge = -(len(trace.stages) + 1) * _STEP + 0.5
+    shape = trace.stages[-1].out_shape if trace.stages else trace.input_shape
+    _arrow(ax, y_prev, y_merge + 0.35, format_shape(shape))
+    symbol = "+" if trace.skip == "add" else "×"
+    ax.add_patch(Circle((_X, y_merge), 0.35, facecolor="white", edgecolor="0.2",
+                        linewidth=1.2, gid=f"merge-{trace.skip}"))
+    ax.text(_X, y_merge, symbol, ha="center", va="center", fontsize=13, fontweight="bold")
+    x_side, y_in = _X + _BOX_W / 2 + 0.9, 0.0
+    path = Path([(_X + 0.45, y_in), (x_side, y_in), (x_side, y_merge), (_X + 0.38, y_merge)],
+                [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO])
+    ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=12,
+                                 color="#d62728", linewidth=1.6,
+                                 gid="residual" if trace.skip == "add" else "scale"))
+    ax.text(x_side + 0.15, (y_in + y_merge) / 2, trace.skip_note, rotation=90,
+            ha="left", va="center", fontsize=8, color="#d62728")
+    return y_merge - 0.35
 
+
+def _finish_block_axes(
+    ax: Axes, module: nn.Module, trace: BlockTrace, title: str | None, y_out: float
+) -> None:
+    """Title (the block's name and why it has a residual or not), limits, the hatch legend."""
     if title is None:
         title = trace.block
         sub = _subtitle(module)
@@ -366,13 +375,12 @@ def draw_block(
             title += f"\n{sub}"
     ax.set_title(title, fontsize=10)
     ax.set_xlim(_X - _BOX_W / 2 - 0.3, _X + _BOX_W / 2 + 1.6)
-    ax.set_ylim(y_out - 0.5, y_in + 0.5)
+    ax.set_ylim(y_out - 0.5, 0.5)
     ax.set_aspect("equal")
     ax.axis("off")
     if any(s.linear and s.kind == "projection" for s in trace.stages):
         ax.text(_X - _BOX_W / 2 - 0.2, y_out, "hatched: linear,\nno activation", fontsize=7,
                 va="center", ha="left", color="0.35")
-    return fig
 
 
 def _param_count(module: nn.Module) -> int:
@@ -384,15 +392,12 @@ def _macs(module: nn.Module, input_shape: Sequence[int]) -> int:
     param = next(module.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     was_training = module.training
-    saved = {m: m.last_gate for m in module.modules() if isinstance(m, SqueezeExcitation)}
     module.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             module(torch.randn(tuple(input_shape), device=device))
     finally:
         module.train(was_training)
-        for m, gate in saved.items():
-            m.last_gate = gate
     return counter.get_total_flops() // 2
 
 
@@ -442,13 +447,20 @@ def _shown(count: int, max_neurons: int) -> tuple[list[int], bool]:
     return list(range(half)) + list(range(count - (max_neurons - half), count)), True
 
 
-def draw_se_mlp(se: SqueezeExcitation, ax: Axes | None = None, max_neurons: int = 16) -> Figure:
+def draw_se_mlp(
+    se: SqueezeExcitation,
+    ax: Axes | None = None,
+    max_neurons: int = 16,
+    *,
+    gate: Tensor | None = None,
+) -> Figure:
     """The excitation MLP of ``se`` as columns of neurons: pooled input (C), squeeze (S),
     gate (C), with the module's real widths and parameter count.
 
     Columns wider than ``max_neurons`` are subsampled (first and last channels, a ``⋮`` between)
-    and the figure says so. When ``se.last_gate`` holds a forward pass's gate, the output
-    neurons are coloured by it (sample 0).
+    and the figure says so. ``gate``, a gate this SE computed (``(C,)``, or ``(N, C)`` from
+    :func:`~mbcourse.blocks.record_se_gates`: sample 0 is drawn), colours the output neurons.
+    Taught in chapter 3 (book/03_squeeze_excitation.ipynb).
     """
     func = "draw_se_mlp"
     if not isinstance(se, SqueezeExcitation):
@@ -456,47 +468,81 @@ def draw_se_mlp(se: SqueezeExcitation, ax: Axes | None = None, max_neurons: int 
                         f"{type(se).__name__}")
     if not isinstance(max_neurons, int) or isinstance(max_neurons, bool) or max_neurons < 2:
         raise ValueError(f"{func}: max_neurons must be an integer >= 2, got {max_neurons!r}")
-    c, s = se.channels, se.squeeze_channels
+    values = _gate_values(func, gate, se.channels)
     ax = _new_axes(ax, (9.5, 6.0))
-    fig = ax.figure
-    act = _act_name(se.activation)
     xs = (0.0, 4.5, 9.0)
-    columns = [("in", c), ("hidden", s), ("out", c)]
-    positions: list[list[tuple[float, float]]] = []
-    gate = se.last_gate[0].float().cpu().numpy() if se.last_gate is not None else None
-    cmap = plt.get_cmap("viridis")
-    for x, (kind, count) in zip(xs, columns, strict=True):
-        idx, cut = _shown(count, max_neurons)
-        n_rows = len(idx) + (1 if cut else 0)
-        ys = np.linspace(1.0, -1.0, n_rows) * min(1.0, 0.09 * n_rows) * 4
-        pts = []
-        row = 0
-        for j, channel in enumerate(idx):
-            if cut and j == len(idx) - (max_neurons - max_neurons // 2):
-                ax.text(x, ys[row], "⋮", ha="center", va="center", fontsize=14, gid="ellipsis")
-                row += 1
-            colour = "#9ecae1" if kind == "in" else "#fcbba1" if kind == "hidden" else "#a1d99b"
-            if kind == "out" and gate is not None:
-                colour = cmap(float(gate[channel]))
-            circle = Circle((x, ys[row]), 0.13, facecolor=colour, edgecolor="0.2",
-                            linewidth=0.8, zorder=3, gid=f"neuron-{kind}")
-            ax.add_patch(circle)
-            pts.append((x, ys[row]))
-            row += 1
-        positions.append(pts)
-        if cut:
-            ax.text(x, -4.35, f"showing {len(idx)} of {count}", ha="center", va="top",
-                    fontsize=8, color="0.35", gid="subsampled")
+    columns = [("in", se.channels), ("hidden", se.squeeze_channels), ("out", se.channels)]
+    positions = [
+        _draw_neuron_column(ax, x, kind, count, max_neurons, values if kind == "out" else None)
+        for x, (kind, count) in zip(xs, columns, strict=True)
+    ]
     for left, right in pairwise(positions):
         for x0, y0 in left:
             for x1, y1 in right:
                 ax.plot([x0 + 0.13, x1 - 0.13], [y0, y1], color="0.6", linewidth=0.3,
                         alpha=0.5, zorder=1)
+    _label_se_mlp(ax, se, xs)
+    if values is not None:
+        sm = plt.cm.ScalarMappable(cmap=_GATE_CMAP, norm=plt.Normalize(0, 1))
+        ax.figure.colorbar(sm, ax=ax, fraction=0.03, pad=0.02, label="gate value (sample 0)")
+    ax.set_xlim(-1.8, 12.3)
+    ax.set_ylim(-4.9, 6.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax.figure
+
+
+_GATE_CMAP = "viridis"
+_NEURON_COLOURS = {"in": "#9ecae1", "hidden": "#fcbba1", "out": "#a1d99b"}
+
+
+def _gate_values(func: str, gate: Tensor | None, channels: int) -> np.ndarray | None:
+    """``gate`` as ``C`` floats (sample 0 of an ``(N, C)`` gate), or ``None``."""
+    if gate is None:
+        return None
+    if not isinstance(gate, Tensor) or gate.dim() not in (1, 2) or gate.shape[-1] != channels:
+        shape = tuple(gate.shape) if isinstance(gate, Tensor) else type(gate).__name__
+        raise ValueError(
+            f"{func}: gate must be a tensor of shape ({channels},) or (N, {channels}) "
+            f"(the SE's channels), got {shape}"
+        )
+    return (gate if gate.dim() == 1 else gate[0]).detach().float().cpu().numpy()
+
+
+def _draw_neuron_column(
+    ax: Axes, x: float, kind: str, count: int, max_neurons: int, gate: np.ndarray | None
+) -> list[tuple[float, float]]:
+    """One column of ``count`` neurons (subsampled to ``max_neurons`` with a ``⋮``); output
+    neurons coloured by ``gate`` when given. Returns the neurons' centres."""
+    idx, cut = _shown(count, max_neurons)
+    n_rows = len(idx) + (1 if cut else 0)
+    ys = np.linspace(1.0, -1.0, n_rows) * min(1.0, 0.09 * n_rows) * 4
+    cmap = plt.get_cmap(_GATE_CMAP)
+    points: list[tuple[float, float]] = []
+    row = 0
+    for j, channel in enumerate(idx):
+        if cut and j == len(idx) - (max_neurons - max_neurons // 2):
+            ax.text(x, ys[row], "⋮", ha="center", va="center", fontsize=14, gid="ellipsis")
+            row += 1
+        colour = _NEURON_COLOURS[kind] if gate is None else cmap(float(gate[channel]))
+        ax.add_patch(Circle((x, ys[row]), 0.13, facecolor=colour, edgecolor="0.2",
+                            linewidth=0.8, zorder=3, gid=f"neuron-{kind}"))
+        points.append((x, ys[row]))
+        row += 1
+    if cut:
+        ax.text(x, -4.35, f"showing {len(idx)} of {count}", ha="center", va="top",
+                fontsize=8, color="0.35", gid="subsampled")
+    return points
+
+
+def _label_se_mlp(ax: Axes, se: SqueezeExcitation, xs: Sequence[float]) -> None:
+    """Column headings, the ``x_c · g_c`` scale arrow and the title with the parameter count."""
+    c, s = se.channels, se.squeeze_channels
     r = c / s
     r_text = f"{r:g}" if r == int(r) else f"{c}/{s}"
     heads = [
         f"pooled input z\nC = {c}\n(global avg pool\nof each channel)",
-        f"fc1 (1×1 conv + bias), {act}\nS = {s}  (r = C/S = {r_text})",
+        f"fc1 (1×1 conv + bias), {_act_name(se.activation)}\nS = {s}  (r = C/S = {r_text})",
         f"fc2 (1×1 conv + bias), sigmoid\ngate g ∈ (0, 1), C = {c}",
     ]
     for x, head in zip(xs, heads, strict=True):
@@ -510,15 +556,6 @@ def draw_se_mlp(se: SqueezeExcitation, ax: Axes | None = None, max_neurons: int 
         f"{params:,} parameters = 2·C·S + S + C = 2·{c}·{s} + {s} + {c}",
         fontsize=10,
     )
-    if gate is not None:
-        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
-        fig.colorbar(sm, ax=ax, fraction=0.03, pad=0.02,
-                     label="gate value (last forward pass, sample 0)")
-    ax.set_xlim(-1.8, 12.3)
-    ax.set_ylim(-4.9, 6.2)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    return fig
 
 
 # --------------------------------------------------------------------------------------------

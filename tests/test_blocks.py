@@ -15,6 +15,7 @@ from mbcourse.blocks import (
     SqueezeExcitation,
     StochasticDepth,
     make_divisible,
+    record_se_gates,
 )
 
 RESIDUAL_BLOCKS = [InvertedResidual, MBConv, FusedMBConv]
@@ -143,11 +144,33 @@ def test_make_divisible_never_drops_more_than_ten_percent() -> None:
 def test_se_gate_in_unit_interval_one_weight_per_channel() -> None:
     se = SqueezeExcitation(32, reduction=4)
     x = torch.randn(3, 32, 9, 7) * 10
-    y = se(x)
-    gate = se.last_gate
-    assert gate is not None and gate.shape == (3, 32)
+    with record_se_gates(se) as gates:
+        y = se(x)
+    gate = gates[""]
+    assert gate.shape == (3, 32)
     assert ((gate > 0) & (gate < 1)).all()
     torch.testing.assert_close(y, x * gate[:, :, None, None])
+
+
+def test_record_se_gates_names_every_se_and_leaves_no_hooks() -> None:
+    net = torch.nn.Sequential(MBConv(8, 8), FusedMBConv(8, 16, se_ratio=0.25), MBConv(16, 16))
+    x = torch.randn(2, 8, 6, 6)
+    with record_se_gates(net) as gates:
+        assert gates == {}
+        net(x)
+        first = dict(gates)
+        net(torch.randn(4, 8, 6, 6))  # a later pass replaces the gates
+    assert list(first) == ["0.se", "1.se", "2.se"]
+    assert [tuple(g.shape) for g in first.values()] == [(2, 48), (2, 32), (2, 96)]
+    assert all(g.shape[0] == 4 for g in gates.values())
+    torch.testing.assert_close(first["0.se"], net[0].se.gate(net[0].depthwise(net[0].expand(x)))
+                               .flatten(1))
+    assert not first["0.se"].requires_grad
+    assert all(not m._forward_hooks for m in net.modules())
+    assert not any(hasattr(m, "last_gate") for m in net.modules())  # no state in the modules
+    message = r"record_se_gates: module must be a torch\.nn\.Module"
+    with pytest.raises(TypeError, match=message), record_se_gates("net"):  # type: ignore[arg-type]
+        pass
 
 
 def test_se_squeeze_and_excitation_steps() -> None:

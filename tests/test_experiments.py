@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 from mbcourse import costs
-from mbcourse.blocks import FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
+from mbcourse.blocks import (
+    FusedMBConv,
+    InvertedResidual,
+    MBConv,
+    SqueezeExcitation,
+    record_se_gates,
+)
 from mbcourse.measure import count_parameters
 from mbcourse.studies.experiments import (
     Comparison,
@@ -85,7 +91,9 @@ def test_attach_se_adds_senet_sized_excitation(reduction: int) -> None:
     added = costs.squeeze_excitation(64, 64 // reduction).params
     assert trainable(block) - before == added
     x = torch.randn(2, 16, 8, 8)
-    assert block(x).shape == x.shape and se.last_gate is not None
+    with record_se_gates(block) as gates:
+        assert block(x).shape == x.shape
+    assert list(gates) == ["se"] and gates["se"].shape == (2, 64)
 
 
 def test_attach_se_rejects_inverted_residual() -> None:
@@ -211,8 +219,8 @@ def test_se_gates_per_class(digits8) -> None:
     assert torch.all((gates[names[0]] > 0) & (gates[names[0]] < 1))
     # class 3's row is the mean gate over the class-3 images, computed directly
     net.eval()
-    with torch.no_grad():
+    with torch.no_grad(), record_se_gates(net) as recorded:
         net(x[y == 3])
-    assert torch.allclose(gates[names[0]][3], first.last_gate.mean(0), atol=1e-5)
+    assert torch.allclose(gates[names[0]][3], recorded[names[0]].mean(0), atol=1e-5)
     with pytest.raises(ValueError, match="no SqueezeExcitation"):
         se_gates_per_class(tiny_mobilenet_v2(), x, y)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 
@@ -10,12 +11,13 @@ import torch
 from optional_torchvision import needs_torchvision, tv_models
 from torch import nn
 
-from mbcourse.blocks import FusedMBConv, InvertedResidual, MBConv
+from mbcourse.blocks import ConvNormAct, FusedMBConv, InvertedResidual, MBConv
 from mbcourse.models import (
     EFFICIENTNET_B0_TABLE,
     EFFICIENTNET_V2_S_TABLE,
     MOBILENET_V2_TABLE,
     EfficientNet,
+    EfficientNetOptions,
     MobileNetV2,
     efficientnet_b0,
     efficientnet_config,
@@ -110,7 +112,8 @@ def test_mobilenet_v2_width_multipliers_match_torchvision(width: float) -> None:
 
 # ---------------------------------------------------------------------------------- tables
 def test_mobilenet_v2_table_is_the_papers_table_2() -> None:
-    rows = [(r.t, r.c, r.n, r.s) for r in MOBILENET_V2_TABLE]
+    rows = [(r.expand_ratio, r.out_channels, r.layers, r.stride) for r in MOBILENET_V2_TABLE]
+    assert all(r.block is InvertedResidual and r.kernel == 3 for r in MOBILENET_V2_TABLE)
     assert rows == [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                     (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
     lines = mobilenet_v2_table()
@@ -124,10 +127,11 @@ def test_mobilenet_v2_table_is_the_papers_table_2() -> None:
 
 def test_mobilenet_v2_stage_indices_follow_the_table() -> None:
     model = mobilenet_v2(width_mult=0.5)
-    assert [len(ix) for ix in model.stage_indices] == [r.n for r in MOBILENET_V2_TABLE]
+    assert [len(ix) for ix in model.stage_indices] == [r.layers for r in MOBILENET_V2_TABLE]
     flat = [i for ix in model.stage_indices for i in ix]
     assert flat == list(range(1, len(model.features) - 1))
-    assert [r.c for r in model.table] == [8, 16, 16, 32, 48, 80, 160]  # make_divisible(c/2, 8)
+    assert [r.out_channels for r in model.table] == [8, 16, 16, 32, 48, 80, 160]  # rounded c/2
+    assert [r.in_channels for r in model.table] == [16, 8, 16, 16, 32, 48, 80]
     groups = model.stage_modules()
     assert list(groups) == ["stem"] + [f"stage{i}" for i in range(1, 8)] + ["head"]
     grouped = sum(n_params(m) for m in groups.values())
@@ -138,11 +142,13 @@ def test_mobilenet_v2_stage_indices_follow_the_table() -> None:
 
 def test_efficientnet_b0_table_is_the_papers_table_1() -> None:
     first, *blocks, last = EFFICIENTNET_B0_TABLE
-    assert (first.stage, first.operator, first.resolution, first.channels, first.layers) == (
+    assert (first.stage, first.operator, first.resolution, first.out_channels, first.layers) == (
         1, "Conv3x3", 224, 32, 1)
-    assert (last.stage, last.operator, last.resolution, last.channels, last.layers) == (
+    assert (last.stage, last.operator, last.resolution, last.out_channels, last.layers) == (
         9, "Conv1x1 & Pooling & FC", 7, 1280, 1)
-    assert [(r.label, r.resolution, r.channels, r.layers) for r in blocks] == [
+    assert first.block is last.block is ConvNormAct
+    assert all(r.block is MBConv for r in blocks)
+    assert [(r.label, r.resolution, r.out_channels, r.layers) for r in blocks] == [
         ("MBConv1, k3x3, SE0.25", 112, 16, 1),
         ("MBConv6, k3x3, SE0.25", 112, 24, 2),
         ("MBConv6, k5x5, SE0.25", 56, 40, 2),
@@ -155,11 +161,11 @@ def test_efficientnet_b0_table_is_the_papers_table_1() -> None:
     rows = EFFICIENTNET_B0_TABLE
     for row, nxt in itertools.pairwise(rows):
         assert row.resolution == nxt.resolution * row.stride
-    assert last.channels == 4 * blocks[-1].channels  # torchvision's head: 4 x last stage
+    assert last.out_channels == 4 * blocks[-1].out_channels  # torchvision's head: 4 x last
 
 
 def test_efficientnet_v2_s_table_is_the_papers_table_4() -> None:
-    assert [(r.stage, r.label, r.stride, r.channels, r.layers)
+    assert [(r.stage, r.label, r.stride, r.out_channels, r.layers)
             for r in EFFICIENTNET_V2_S_TABLE] == [
         (0, "Conv3x3", 2, 24, 1),
         (1, "Fused-MBConv1, k3x3", 1, 24, 2),
@@ -308,6 +314,17 @@ def test_bad_arguments_raise_naming_the_argument(builder, kwargs, argument) -> N
 def test_pretrained_needs_the_published_architecture(builder, kwargs, argument) -> None:
     with pytest.raises(ValueError, match=argument):  # checked before any download
         builder(pretrained=True, **kwargs)
+
+
+def test_one_argument_order_across_model_families() -> None:
+    mnv2 = list(inspect.signature(mobilenet_v2).parameters.values())
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in mnv2)
+    efficientnet = list(EfficientNetOptions.__annotations__)
+    shared = [p.name for p in mnv2]
+    assert [name for name in efficientnet if name in shared] == shared
+    for builder in (mobilenet_v2, efficientnet_b0, efficientnet_v2_s):
+        with pytest.raises(TypeError, match="positional"):
+            builder(10)
 
 
 def test_stem_rejects_wrong_input_channels() -> None:

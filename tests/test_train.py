@@ -16,6 +16,7 @@ from torch import nn
 from mbcourse.runtime import seed_everything
 from mbcourse.training.data import TensorLoader, get_dataset
 from mbcourse.training.train import (
+    TrainConfig,
     evaluate,
     fit,
     main,
@@ -146,6 +147,21 @@ def test_fit_rejects_bad_arguments(digit_tensors) -> None:
         fit(small_cnn(), train_loader, test_loader, epochs=1, schedule="step")
     with pytest.raises(ValueError, match="lr must be positive"):
         fit(small_cnn(), train_loader, test_loader, epochs=1, lr=0.0)
+
+
+def test_fit_takes_a_config_and_options_replace_its_fields(digit_tensors) -> None:
+    config = TrainConfig(epochs=1, lr=1e-2, schedule="constant")
+    seed_everything(0)
+    from_config = fit(small_cnn(), *loaders(digit_tensors), config, device="cpu")
+    seed_everything(0)
+    from_options = fit(small_cnn(), *loaders(digit_tensors), epochs=1, lr=1e-2,
+                       schedule="constant", device="cpu")
+    assert from_config[-1]["train_loss"] == from_options[-1]["train_loss"]
+    seed_everything(0)
+    two = fit(small_cnn(), *loaders(digit_tensors), config, device="cpu", epochs=2)
+    assert [h["epoch"] for h in two] == [1, 2] and two[0]["lr"] == two[1]["lr"] == 1e-2
+    with pytest.raises(TypeError, match=r"fit: unknown option\(s\) \['epoch'\]"):
+        fit(small_cnn(), *loaders(digit_tensors), epoch=1)
 
 
 def test_fit_stops_on_a_diverging_loss(digit_tensors) -> None:

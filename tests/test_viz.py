@@ -19,6 +19,7 @@ from mbcourse.blocks import (
     InvertedResidual,
     MBConv,
     SqueezeExcitation,
+    record_se_gates,
 )
 
 
@@ -145,13 +146,14 @@ def test_fused_without_expansion_is_one_conv() -> None:
     assert trace.stages[0].label.startswith("3×3 conv 24→24\nBN, SiLU")
 
 
-def test_tracing_restores_mode_and_se_gate() -> None:
+def test_tracing_restores_mode_and_leaves_no_state() -> None:
     block = MBConv(8, 8).train()
-    block(torch.randn(2, 8, 4, 4))
-    gate = block.se.last_gate.clone()
+    before = {name: list(m.__dict__) for name, m in block.named_modules()}
+    hooks = [len(m._forward_hooks) for m in block.modules()]
     viz.trace_block(block, (5, 8, 3, 3))
     assert block.training
-    assert torch.equal(block.se.last_gate, gate)
+    assert {name: list(m.__dict__) for name, m in block.named_modules()} == before
+    assert [len(m._forward_hooks) for m in block.modules()] == hooks
 
 
 def test_bad_inputs_name_the_function() -> None:
@@ -181,13 +183,19 @@ def test_se_mlp_neuron_counts_match_the_module(channels: int, squeeze: int) -> N
     assert f"{channels} → {squeeze} → {channels}" in fig.axes[0].get_title()
 
 
-def test_se_mlp_colours_the_gate_of_the_last_forward_pass() -> None:
+def test_se_mlp_colours_a_recorded_gate() -> None:
     se = SqueezeExcitation(8, 2)
     plain = {tuple(c.get_facecolor()) for c in _patches(viz.draw_se_mlp(se), "neuron-out")}
-    se(torch.randn(1, 8, 4, 4))
-    coloured = {tuple(c.get_facecolor()) for c in _patches(viz.draw_se_mlp(se), "neuron-out")}
+    with record_se_gates(se) as gates:
+        se(torch.randn(2, 8, 4, 4))
+    fig = viz.draw_se_mlp(se, gate=gates[""])
+    coloured = [tuple(c.get_facecolor()) for c in _patches(fig, "neuron-out")]
     assert len(plain) == 1
-    assert len(coloured) > 1
+    assert len(set(coloured)) > 1
+    cmap = plt.get_cmap("viridis")
+    assert coloured == [cmap(float(g)) for g in gates[""][0]]  # sample 0, channel by channel
+    with pytest.raises(ValueError, match=r"draw_se_mlp: gate must be a tensor of shape \(8,\)"):
+        viz.draw_se_mlp(se, gate=torch.rand(2, 7))
 
 
 def test_se_mlp_rejects_other_modules() -> None:

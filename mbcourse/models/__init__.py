@@ -13,9 +13,13 @@ Quick start::
 
 CPU-sized teaching networks for 32x32 inputs (e.g. CIFAR-10) come from the same builders::
 
-    mobilenet_v2(width_mult=0.25, num_classes=10, small_input=True)
-    efficientnet_b0(width_mult=0.25, depth_mult=0.25, num_classes=10, small_input=True)
-    efficientnet_b0(stages=4, num_classes=10)   # stem, the first 4 block rows, head
+    mobilenet_v2(num_classes=10, width_mult=0.25, small_input=True)
+    efficientnet_b0(num_classes=10, width_mult=0.25, depth_mult=0.25, small_input=True)
+    efficientnet_b0(num_classes=10, stages=4)   # stem, the first 4 block rows, head
+
+Every builder takes keyword arguments only, in one order: ``num_classes``, ``width_mult``,
+(``depth_mult``), ``dropout``, (``stochastic_depth_prob``), ``small_input``, ``stages``,
+``pretrained``, ``progress`` (the bracketed ones: EfficientNet only).
 
 ``small_input=True`` sets the stem's stride and that of the first stride-2 table row to 1, so
 the network downsamples by 8 instead of 32 (32x32 in, 4x4 at the head). ``width_mult`` scales
@@ -24,6 +28,10 @@ every channel count (rounded to multiples of 8), ``depth_mult`` every row's repe
 
 Every model exposes ``features`` (stem, blocks, head; torchvision's layout), ``avgpool``,
 ``classifier`` (Dropout + Linear) and ``stage_modules()`` (``stem``, ``stage<k>``, ``head``).
+Every architecture table is a tuple of :class:`StageRow` (one row type for all the papers'
+tables; the row holds the block class that builds it).
+
+Taught in chapter 6 (book/06_whole_networks.ipynb).
 """
 
 from __future__ import annotations
@@ -40,10 +48,9 @@ from .efficientnet import (
     EFFICIENTNET_V2_L_TABLE,
     EFFICIENTNET_V2_M_TABLE,
     EFFICIENTNET_V2_S_TABLE,
-    BlockStage,
     EfficientNet,
+    EfficientNetOptions,
     NetworkConfig,
-    StageRow,
     efficientnet_b0,
     efficientnet_b1,
     efficientnet_b2,
@@ -59,11 +66,11 @@ from .efficientnet import (
 )
 from .mobilenetv2 import (
     MOBILENET_V2_TABLE,
-    Bottleneck,
     MobileNetV2,
     mobilenet_v2,
     mobilenet_v2_table,
 )
+from .table import StageRow, resolve_rows
 from .weights import load_pretrained, load_torchvision_weights, torchvision_key_map
 
 __all__ = [
@@ -73,9 +80,8 @@ __all__ = [
     "EFFICIENTNET_V2_M_TABLE",
     "EFFICIENTNET_V2_S_TABLE",
     "MOBILENET_V2_TABLE",
-    "BlockStage",
-    "Bottleneck",
     "EfficientNet",
+    "EfficientNetOptions",
     "MobileNetV2",
     "NetworkConfig",
     "StageRow",
@@ -98,6 +104,7 @@ __all__ = [
     "mobilenet_v2",
     "mobilenet_v2_table",
     "optimize_for_inference",
+    "resolve_rows",
     "torchvision_key_map",
 ]
 

@@ -17,27 +17,34 @@ these, every variant has torchvision's parameter count and, given its weights, i
 
 Teaching configurations (CPU-sized) come from the same builders::
 
-    efficientnet_b0(width_mult=0.25, depth_mult=0.25, num_classes=10, small_input=True)
-    efficientnet_v2_s(width_mult=0.25, depth_mult=0.25, num_classes=10, small_input=True)
-    efficientnet_b0(stages=4, num_classes=10)      # stem, the first 4 MBConv rows, head
+    efficientnet_b0(num_classes=10, width_mult=0.25, depth_mult=0.25, small_input=True)
+    efficientnet_v2_s(num_classes=10, width_mult=0.25, depth_mult=0.25, small_input=True)
+    efficientnet_b0(num_classes=10, stages=4)      # stem, the first 4 MBConv rows, head
 
 ``width_mult`` / ``depth_mult`` *replace* the variant's multipliers (B3's 1.2 / 1.4, say).
 ``small_input=True`` changes exactly two strides: the stem's (2 -> 1) and that of the first
 table row with stride 2 (B0's ``MBConv6 k3x3, 24`` row; V2's ``Fused-MBConv4, 48`` row). The
 network then downsamples by 8 instead of 32: a 32x32 image reaches the head as 4x4.
 ``stages=k`` keeps the first ``k`` block rows of the table and puts the head on the last one.
+
+Every builder takes keyword arguments only, in one order shared with
+:func:`~mbcourse.models.mobilenet_v2`: ``num_classes`` (1000), ``width_mult`` / ``depth_mult``
+(None: the variant's own; a number replaces it), ``dropout`` (None: the variant's own),
+``stochastic_depth_prob`` (0.2), ``small_input``, ``stages``, ``pretrained`` (torchvision's
+ImageNet weights, downloaded with its hash check; needs torchvision), ``progress``.
+
+Taught in chapters 4 (book/04_mbconv.ipynb), 5 (book/05_fused_mbconv.ipynb) and 6
+(book/06_whole_networks.ipynb).
 """
 
 from __future__ import annotations
 
-import math
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING, TypedDict
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..blocks import ConvNormAct, FusedMBConv, MBConv, make_divisible
 from ._checks import (
@@ -47,8 +54,12 @@ from ._checks import (
     check_probability,
     check_stages,
 )
-from ._init import init_weights
+from ._network import ImageClassifier, init_weights
+from .table import StageRow, resolve_rows
 from .weights import load_pretrained
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "EFFICIENTNET_B0_TABLE",
@@ -56,10 +67,9 @@ __all__ = [
     "EFFICIENTNET_V2_L_TABLE",
     "EFFICIENTNET_V2_M_TABLE",
     "EFFICIENTNET_V2_S_TABLE",
-    "BlockStage",
     "EfficientNet",
+    "EfficientNetOptions",
     "NetworkConfig",
-    "StageRow",
     "efficientnet_b0",
     "efficientnet_b1",
     "efficientnet_b2",
@@ -74,95 +84,63 @@ __all__ = [
     "efficientnet_v2_s",
 ]
 
-CONV3X3 = "Conv3x3"
-MBCONV = "MBConv"
-FUSED = "Fused-MBConv"
-HEAD = "Conv1x1 & Pooling & FC"
-
-
-@dataclass(frozen=True)
-class StageRow:
-    """One row of an EfficientNet architecture table.
-
-    ``operator`` is ``"Conv3x3"`` (stem), ``"MBConv"``, ``"Fused-MBConv"`` or
-    ``"Conv1x1 & Pooling & FC"`` (head); ``expand_ratio`` is the ``6`` of "MBConv6";
-    ``resolution`` is the row's input size at the paper's 224x224 (EfficientNet Table 1 only);
-    ``channels`` are output channels; ``se_ratio`` sizes SE from the block's input channels.
-    """
-
-    stage: int
-    operator: str
-    expand_ratio: int | None
-    kernel: int
-    stride: int | None
-    resolution: int | None
-    channels: int
-    layers: int
-    se_ratio: float = 0.0
-
-    @property
-    def label(self) -> str:
-        """The operator as the papers print it, e.g. ``"MBConv6, k5x5"``."""
-        if self.expand_ratio is None:
-            return self.operator
-        text = f"{self.operator}{self.expand_ratio}, k{self.kernel}x{self.kernel}"
-        return f"{text}, SE{self.se_ratio}" if self.se_ratio else text
-
+CONV = ConvNormAct  # the stem (Conv3x3) and, with stride "-", the head (Conv1x1 & Pooling & FC)
+FUSED = FusedMBConv
 
 # EfficientNet-B0, Table 1 (Tan & Le, 2019). The stride is the one the resolution column implies
 # (torchvision's); SE (ratio 0.25 of the block's input channels) is in every MBConv (Sec. 4).
 EFFICIENTNET_B0_TABLE: tuple[StageRow, ...] = (
-    #       stage operator   e     k  s     res  channels layers  SE
-    StageRow(1,   CONV3X3,   None, 3, 2,    224,   32,    1),
-    StageRow(2,   MBCONV,    1,    3, 1,    112,   16,    1,      0.25),
-    StageRow(3,   MBCONV,    6,    3, 2,    112,   24,    2,      0.25),
-    StageRow(4,   MBCONV,    6,    5, 2,     56,   40,    2,      0.25),
-    StageRow(5,   MBCONV,    6,    3, 2,     28,   80,    3,      0.25),
-    StageRow(6,   MBCONV,    6,    5, 1,     14,  112,    3,      0.25),
-    StageRow(7,   MBCONV,    6,    5, 2,     14,  192,    4,      0.25),
-    StageRow(8,   MBCONV,    6,    3, 1,      7,  320,    1,      0.25),
-    StageRow(9,   HEAD,      None, 1, None,   7, 1280,    1),
+    #       stage operator e     k  s     res  channels layers  SE
+    StageRow(1,   CONV,    None, 3, 2,    224,   32,    1),
+    StageRow(2,   MBConv,  1,    3, 1,    112,   16,    1,      0.25),
+    StageRow(3,   MBConv,  6,    3, 2,    112,   24,    2,      0.25),
+    StageRow(4,   MBConv,  6,    5, 2,     56,   40,    2,      0.25),
+    StageRow(5,   MBConv,  6,    3, 2,     28,   80,    3,      0.25),
+    StageRow(6,   MBConv,  6,    5, 1,     14,  112,    3,      0.25),
+    StageRow(7,   MBConv,  6,    5, 2,     14,  192,    4,      0.25),
+    StageRow(8,   MBConv,  6,    3, 1,      7,  320,    1,      0.25),
+    StageRow(9,   CONV,    None, 1, None,   7, 1280,    1),
 )  # fmt: skip
 
 # EfficientNetV2-S, Table 4 (Tan & Le, 2021).
 EFFICIENTNET_V2_S_TABLE: tuple[StageRow, ...] = (
-    #       stage operator   e     k  s     res   channels layers  SE
-    StageRow(0,   CONV3X3,   None, 3, 2,    None,   24,    1),
-    StageRow(1,   FUSED,     1,    3, 1,    None,   24,    2),
-    StageRow(2,   FUSED,     4,    3, 2,    None,   48,    4),
-    StageRow(3,   FUSED,     4,    3, 2,    None,   64,    4),
-    StageRow(4,   MBCONV,    4,    3, 2,    None,  128,    6,     0.25),
-    StageRow(5,   MBCONV,    6,    3, 1,    None,  160,    9,     0.25),
-    StageRow(6,   MBCONV,    6,    3, 2,    None,  256,   15,     0.25),
-    StageRow(7,   HEAD,      None, 1, None, None, 1280,    1),
+    #       stage operator e     k  s     res   channels layers  SE
+    StageRow(0,   CONV,    None, 3, 2,    None,   24,    1),
+    StageRow(1,   FUSED,   1,    3, 1,    None,   24,    2),
+    StageRow(2,   FUSED,   4,    3, 2,    None,   48,    4),
+    StageRow(3,   FUSED,   4,    3, 2,    None,   64,    4),
+    StageRow(4,   MBConv,  4,    3, 2,    None,  128,    6,     0.25),
+    StageRow(5,   MBConv,  6,    3, 1,    None,  160,    9,     0.25),
+    StageRow(6,   MBConv,  6,    3, 2,    None,  256,   15,     0.25),
+    StageRow(7,   CONV,    None, 1, None, None, 1280,    1),
 )  # fmt: skip
 
 # EfficientNetV2-M: no table in the paper; the official code's (and torchvision's) configuration.
 EFFICIENTNET_V2_M_TABLE: tuple[StageRow, ...] = (
-    #       stage operator   e     k  s     res   channels layers  SE
-    StageRow(0,   CONV3X3,   None, 3, 2,    None,   24,    1),
-    StageRow(1,   FUSED,     1,    3, 1,    None,   24,    3),
-    StageRow(2,   FUSED,     4,    3, 2,    None,   48,    5),
-    StageRow(3,   FUSED,     4,    3, 2,    None,   80,    5),
-    StageRow(4,   MBCONV,    4,    3, 2,    None,  160,    7,     0.25),
-    StageRow(5,   MBCONV,    6,    3, 1,    None,  176,   14,     0.25),
-    StageRow(6,   MBCONV,    6,    3, 2,    None,  304,   18,     0.25),
-    StageRow(7,   MBCONV,    6,    3, 1,    None,  512,    5,     0.25),
-    StageRow(8,   HEAD,      None, 1, None, None, 1280,    1),
+    #       stage operator e     k  s     res   channels layers  SE
+    StageRow(0,   CONV,    None, 3, 2,    None,   24,    1),
+    StageRow(1,   FUSED,   1,    3, 1,    None,   24,    3),
+    StageRow(2,   FUSED,   4,    3, 2,    None,   48,    5),
+    StageRow(3,   FUSED,   4,    3, 2,    None,   80,    5),
+    StageRow(4,   MBConv,  4,    3, 2,    None,  160,    7,     0.25),
+    StageRow(5,   MBConv,  6,    3, 1,    None,  176,   14,     0.25),
+    StageRow(6,   MBConv,  6,    3, 2,    None,  304,   18,     0.25),
+    StageRow(7,   MBConv,  6,    3, 1,    None,  512,    5,     0.25),
+    StageRow(8,   CONV,    None, 1, None, None, 1280,    1),
 )  # fmt: skip
 
 # EfficientNetV2-L: no table in the paper; the official code's (and torchvision's) configuration.
 EFFICIENTNET_V2_L_TABLE: tuple[StageRow, ...] = (
-    #       stage operator   e     k  s     res   channels layers  SE
-    StageRow(0,   CONV3X3,   None, 3, 2,    None,   32,    1),
-    StageRow(1,   FUSED,     1,    3, 1,    None,   32,    4),
-    StageRow(2,   FUSED,     4,    3, 2,    None,   64,    7),
-    StageRow(3,   FUSED,     4,    3, 2,    None,   96,    7),
-    StageRow(4,   MBCONV,    4,    3, 2,    None,  192,   10,     0.25),
-    StageRow(5,   MBCONV,    6,    3, 1,    None,  224,   19,     0.25),
-    StageRow(6,   MBCONV,    6,    3, 2,    None,  384,   25,     0.25),
-    StageRow(7,   MBCONV,    6,    3, 1,    None,  640,    7,     0.25),
-    StageRow(8,   HEAD,      None, 1, None, None, 1280,    1),
+    #       stage operator e     k  s     res   channels layers  SE
+    StageRow(0,   CONV,    None, 3, 2,    None,   32,    1),
+    StageRow(1,   FUSED,   1,    3, 1,    None,   32,    4),
+    StageRow(2,   FUSED,   4,    3, 2,    None,   64,    7),
+    StageRow(3,   FUSED,   4,    3, 2,    None,   96,    7),
+    StageRow(4,   MBConv,  4,    3, 2,    None,  192,   10,     0.25),
+    StageRow(5,   MBConv,  6,    3, 1,    None,  224,   19,     0.25),
+    StageRow(6,   MBConv,  6,    3, 2,    None,  384,   25,     0.25),
+    StageRow(7,   MBConv,  6,    3, 1,    None,  640,    7,     0.25),
+    StageRow(8,   CONV,    None, 1, None, None, 1280,    1),
 )  # fmt: skip
 
 # Compound scaling of B0 (torchvision's coefficients): name -> (width, depth, dropout).
@@ -207,28 +185,16 @@ _VARIANTS["efficientnet_v2_l"] = _Variant(EFFICIENTNET_V2_L_TABLE, 1.0, 1.0, 0.4
 
 
 @dataclass(frozen=True)
-class BlockStage:
-    """A block row resolved for one network: rounded channels, repeats and strides as built."""
-
-    stage: int
-    block: str  # "MBConv" or "Fused-MBConv"
-    expand_ratio: int
-    kernel: int
-    stride: int
-    in_channels: int
-    out_channels: int
-    layers: int
-    se_ratio: float
-
-
-@dataclass(frozen=True)
 class NetworkConfig:
-    """Everything an :class:`EfficientNet` is built from (see :func:`efficientnet_config`)."""
+    """Everything an :class:`EfficientNet` is built from (see :func:`efficientnet_config`).
+
+    ``stages`` are the block rows as built (:func:`~mbcourse.models.table.resolve_rows`).
+    """
 
     name: str
     stem_channels: int
     stem_stride: int
-    stages: tuple[BlockStage, ...]
+    stages: tuple[StageRow, ...]
     head_channels: int
     width_mult: float
     depth_mult: float
@@ -246,9 +212,9 @@ def _variant(func: str, name: str) -> _Variant:
 
 def efficientnet_config(
     name: str,
+    *,
     width_mult: float | None = None,
     depth_mult: float | None = None,
-    *,
     small_input: bool = False,
     stages: int | None = None,
 ) -> NetworkConfig:
@@ -256,6 +222,7 @@ def efficientnet_config(
     ``ceil(n * depth)``, strides (``small_input``), truncation (``stages``) and head width.
 
     ``width_mult`` / ``depth_mult`` default to the variant's own multipliers.
+    Taught in chapter 6 (book/06_whole_networks.ipynb).
     """
     func = "efficientnet_config"
     variant = _variant(func, name)
@@ -265,49 +232,31 @@ def efficientnet_config(
     check_positive(func, "depth_mult", depth)
     stem, *block_rows, head = variant.table
     kept = check_stages(func, stages, len(block_rows))
-
-    def channels(c: int) -> int:
-        return make_divisible(c * width, 8)
-
-    resolved: list[BlockStage] = []
-    in_c = channels(stem.channels)
-    stride_cut = small_input  # the first stride-2 row loses its stride with small_input
-    for row in block_rows[:kept]:
-        if row.expand_ratio is None or row.stride is None:
-            raise ValueError(f"{func}: block row {row} needs an expand_ratio and a stride")
-        stride = row.stride
-        if stride_cut and stride == 2:
-            stride, stride_cut = 1, False
-        out_c = channels(row.channels)
-        resolved.append(
-            BlockStage(
-                row.stage, row.operator, row.expand_ratio, row.kernel, stride, in_c, out_c,
-                math.ceil(row.layers * depth), row.se_ratio,
-            )
-        )
-        in_c = out_c
-    head_c = 4 * in_c if variant.head_is_4x_last else channels(head.channels)
-    return NetworkConfig(
-        name, channels(stem.channels), 1 if small_input else 2, tuple(resolved), head_c,
-        width, depth,
-    )
+    stem_c = make_divisible(stem.out_channels * width, 8)
+    rows = resolve_rows(block_rows[:kept], stem_c, width_mult=width, depth_mult=depth,
+                        small_input=small_input)
+    last_c = rows[-1].out_channels
+    head_c = 4 * last_c if variant.head_is_4x_last else make_divisible(head.out_channels * width, 8)
+    return NetworkConfig(name, stem_c, 1 if small_input else 2, rows, head_c, width, depth)
 
 
-class EfficientNet(nn.Module):
-    """EfficientNet / EfficientNetV2: ``(N, 3, H, W) -> (N, num_classes)``.
+class EfficientNet(ImageClassifier):
+    """EfficientNet / EfficientNetV2: ``(N, 3, H, W) -> (N, num_classes)``. Taught in chapter 6
+    (book/06_whole_networks.ipynb).
 
     ``features`` is torchvision's layout: ``[stem, stage_1, ..., stage_K, head]`` where each
     stage is an ``nn.Sequential`` of its blocks (:meth:`stage_modules` names them after the
     paper's stage numbers). ``config`` is the resolved table; ``classifier`` Dropout + Linear.
+    Block ``i`` of ``N`` gets stochastic-depth rate ``stochastic_depth_prob * i / N``.
     """
 
     def __init__(
         self,
         config: NetworkConfig,
+        *,
         num_classes: int = 1000,
         dropout: float = 0.2,
         stochastic_depth_prob: float = 0.2,
-        *,
         norm_layer: NormFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
@@ -325,22 +274,14 @@ class EfficientNet(nn.Module):
             )
         ]
         total, index = config.num_blocks, 0
-        for stage in config.stages:
-            block_cls = FusedMBConv if stage.block == FUSED else MBConv
+        for row in config.stages:
             blocks: list[nn.Module] = []
-            for i in range(stage.layers):
-                blocks.append(
-                    block_cls(
-                        stage.in_channels if i == 0 else stage.out_channels,
-                        stage.out_channels,
-                        stage.stride if i == 0 else 1,
-                        stage.expand_ratio,
-                        stage.kernel,
-                        stage.se_ratio,
-                        stochastic_depth_prob * index / total,
-                        norm_layer=norm_layer,
-                    )
-                )
+            for i in range(row.layers):
+                blocks.append(row.block(
+                    row.in_channels if i == 0 else row.out_channels, row.out_channels,
+                    row.stride if i == 0 else 1, row.expand_ratio, row.kernel, row.se_ratio,
+                    stochastic_depth_prob * index / total, norm_layer=norm_layer,
+                ))
                 index += 1
             layers.append(nn.Sequential(*blocks))
         layers.append(
@@ -360,34 +301,40 @@ class EfficientNet(nn.Module):
         self.stochastic_depth_prob = stochastic_depth_prob
         init_weights(self, linear="uniform")
 
-    def stage_modules(self) -> OrderedDict[str, nn.Module]:
-        """``stem``, ``stage<k>`` for each block row (the table's stage numbers), ``head``."""
-        groups: OrderedDict[str, nn.Module] = OrderedDict(stem=self.features[0])
-        for stage, module in zip(self.config.stages, self.features[1:-1], strict=True):
-            groups[f"stage{stage.stage}"] = module
-        groups["head"] = self.features[-1]
-        return groups
+    def _stages(self) -> Iterable[tuple[str, nn.Module]]:
+        for row, module in zip(self.config.stages, self.features[1:-1], strict=True):
+            yield f"stage{row.stage}", module
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(N, 3, H, W) -> features (N, C_head, H/32, W/32) -> pool -> (N, num_classes)``."""
-        x = self.features(x)
-        x = torch.flatten(self.avgpool(x), 1)
-        return self.classifier(x)
 
+class EfficientNetOptions(TypedDict, total=False):
+    """The keyword arguments every EfficientNet builder takes (all optional; see the module
+    docstring)."""
+
+    num_classes: int
+    width_mult: float | None
+    depth_mult: float | None
+    dropout: float | None
+    stochastic_depth_prob: float
+    small_input: bool
+    stages: int | None
+    pretrained: bool
+    progress: bool
 
 
 def _efficientnet(
     name: str,
-    num_classes: int,
-    dropout: float | None,
-    stochastic_depth_prob: float,
-    pretrained: bool,
-    width_mult: float | None,
-    depth_mult: float | None,
-    small_input: bool,
-    stages: int | None,
-    progress: bool,
+    *,
+    num_classes: int = 1000,
+    width_mult: float | None = None,
+    depth_mult: float | None = None,
+    dropout: float | None = None,
+    stochastic_depth_prob: float = 0.2,
+    small_input: bool = False,
+    stages: int | None = None,
+    pretrained: bool = False,
+    progress: bool = True,
 ) -> EfficientNet:
+    """Build variant ``name``; the keyword arguments are :class:`EfficientNetOptions`."""
     variant = _VARIANTS[name]
     if pretrained:
         check_pretrained_config(
@@ -398,14 +345,13 @@ def _efficientnet(
             small_input=small_input or None,
             stages=stages,
         )
-    config = efficientnet_config(
-        name, width_mult, depth_mult, small_input=small_input, stages=stages
-    )
+    config = efficientnet_config(name, width_mult=width_mult, depth_mult=depth_mult,
+                                 small_input=small_input, stages=stages)
     model = EfficientNet(
         config,
-        num_classes,
-        variant.dropout if dropout is None else dropout,
-        stochastic_depth_prob,
+        num_classes=num_classes,
+        dropout=variant.dropout if dropout is None else dropout,
+        stochastic_depth_prob=stochastic_depth_prob,
         norm_layer=variant.norm_layer,
     )
     if pretrained:
@@ -413,217 +359,58 @@ def _efficientnet(
     return model
 
 
-# --------------------------------------------------------------------------------------------
-# Builders. Common arguments: ``num_classes``; ``dropout`` (None: the variant's own);
-# ``stochastic_depth_prob`` (0.2); ``pretrained`` (torchvision's ImageNet weights, downloaded
-# with its hash check; needs torchvision); ``width_mult`` / ``depth_mult`` (None: the variant's;
-# a number replaces it); ``small_input`` and ``stages`` (see the module docstring).
-# --------------------------------------------------------------------------------------------
-def efficientnet_b0(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+# The builders (keyword arguments: :class:`EfficientNetOptions`). Taught in chapters 4 (B0's
+# MBConv), 5 (V2-S's Fused-MBConv) and 6 (the whole networks, compound scaling).
+def efficientnet_b0(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B0: Table 1 as printed (width 1.0, depth 1.0, dropout 0.2)."""
-    return _efficientnet(
-        "efficientnet_b0", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b0", **kwargs)
 
 
-def efficientnet_b1(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_b1(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B1: B0 scaled by width 1.0, depth 1.1; dropout 0.2."""
-    return _efficientnet(
-        "efficientnet_b1", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b1", **kwargs)
 
 
-def efficientnet_b2(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_b2(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B2: B0 scaled by width 1.1, depth 1.2; dropout 0.3."""
-    return _efficientnet(
-        "efficientnet_b2", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b2", **kwargs)
 
 
-def efficientnet_b3(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_b3(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B3: B0 scaled by width 1.2, depth 1.4; dropout 0.3."""
-    return _efficientnet(
-        "efficientnet_b3", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b3", **kwargs)
 
 
-def efficientnet_b4(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_b4(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B4: B0 scaled by width 1.4, depth 1.8; dropout 0.4."""
-    return _efficientnet(
-        "efficientnet_b4", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b4", **kwargs)
 
 
-def efficientnet_b5(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_b5(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B5: B0 scaled by width 1.6, depth 2.2; dropout 0.4; BN eps 1e-3."""
-    return _efficientnet(
-        "efficientnet_b5", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b5", **kwargs)
 
 
-def efficientnet_b6(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_b6(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B6: B0 scaled by width 1.8, depth 2.6; dropout 0.5; BN eps 1e-3."""
-    return _efficientnet(
-        "efficientnet_b6", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b6", **kwargs)
 
 
-def efficientnet_b7(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_b7(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNet-B7: B0 scaled by width 2.0, depth 3.1; dropout 0.5; BN eps 1e-3."""
-    return _efficientnet(
-        "efficientnet_b7", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_b7", **kwargs)
 
 
-def efficientnet_v2_s(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_v2_s(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNetV2-S: Table 4 as printed; dropout 0.2; BN eps 1e-3."""
-    return _efficientnet(
-        "efficientnet_v2_s", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_v2_s", **kwargs)
 
 
-def efficientnet_v2_m(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_v2_m(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNetV2-M: the official code's table; dropout 0.3; BN eps 1e-3."""
-    return _efficientnet(
-        "efficientnet_v2_m", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
+    return _efficientnet("efficientnet_v2_m", **kwargs)
 
 
-def efficientnet_v2_l(
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    pretrained: bool = False,
-    *,
-    width_mult: float | None = None,
-    depth_mult: float | None = None,
-    small_input: bool = False,
-    stages: int | None = None,
-    progress: bool = True,
-) -> EfficientNet:
+def efficientnet_v2_l(**kwargs: Unpack[EfficientNetOptions]) -> EfficientNet:
     """EfficientNetV2-L: the official code's table; dropout 0.4; BN eps 1e-3."""
-    return _efficientnet(
-        "efficientnet_v2_l", num_classes, dropout, stochastic_depth_prob, pretrained,
-        width_mult, depth_mult, small_input, stages, progress,
-    )
-
+    return _efficientnet("efficientnet_v2_l", **kwargs)

@@ -12,23 +12,22 @@ count (3,504,872 at width 1.0).
 Teaching configurations come from the same builder::
 
     mobilenet_v2()                                              # the paper's network, 224x224
-    mobilenet_v2(width_mult=0.25, num_classes=10, small_input=True)  # CIFAR-sized, 32x32 input
+    mobilenet_v2(num_classes=10, width_mult=0.25, small_input=True)  # CIFAR-sized, 32x32 input
     mobilenet_v2(width_mult=0.5, stages=4)                      # stem, first 4 rows, head
 
 ``small_input=True`` changes exactly two strides: the stem's (2 -> 1) and the first table row
 with stride 2 (the ``t=6, c=24`` row, 2 -> 1). The network then downsamples by 8 instead of 32,
 so a 32x32 image reaches the head as 4x4 (a 224x224 one as 28x28). ``stages=k`` keeps the first
 ``k`` rows of the table and puts the head on the last one.
+
+Taught in chapters 2 (book/02_inverted_residuals.ipynb) and 6 (book/06_whole_networks.ipynb).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..blocks import ConvNormAct, InvertedResidual, make_divisible
 from ._checks import (
@@ -38,45 +37,34 @@ from ._checks import (
     check_probability,
     check_stages,
 )
-from ._init import init_weights
+from ._network import ImageClassifier, init_weights
+from .table import StageRow, resolve_rows
 from .weights import load_pretrained
 
 __all__ = [
     "MOBILENET_V2_HEAD_CHANNELS",
     "MOBILENET_V2_STEM_CHANNELS",
     "MOBILENET_V2_TABLE",
-    "Bottleneck",
     "MobileNetV2",
     "mobilenet_v2",
     "mobilenet_v2_table",
 ]
 
+IR = InvertedResidual  # the paper's "bottleneck" operator
 
-@dataclass(frozen=True)
-class Bottleneck:
-    """One ``bottleneck`` row of MobileNetV2's Table 2.
-
-    ``t``: expansion factor, ``c``: output channels, ``n``: repeats, ``s``: stride of the first.
-    """
-
-    t: float
-    c: int
-    n: int
-    s: int
-
-
-# MobileNetV2, Table 2 (Sandler et al., 2018). Input of each row at 224 x 224 on the right.
-# Before the rows: conv2d 3x3, 32 channels, stride 2. After them: conv2d 1x1 to 1280,
-# avgpool 7x7, conv2d 1x1 to k classes (a Linear layer here, as in torchvision).
-MOBILENET_V2_TABLE: tuple[Bottleneck, ...] = (
-    #          t    c  n  s       input
-    Bottleneck(1,  16, 1, 1),   # 112² x 32
-    Bottleneck(6,  24, 2, 2),   # 112² x 16
-    Bottleneck(6,  32, 3, 2),   #  56² x 24
-    Bottleneck(6,  64, 4, 2),   #  28² x 32
-    Bottleneck(6,  96, 3, 1),   #  14² x 64
-    Bottleneck(6, 160, 3, 2),   #  14² x 96
-    Bottleneck(6, 320, 1, 1),   #   7² x 160
+# MobileNetV2, Table 2 (Sandler et al., 2018): the seven bottleneck rows (t, c, n, s), with the
+# row's input resolution at 224 x 224 and the kernel (3x3 depthwise) the text gives. Before the
+# rows: conv2d 3x3, 32 channels, stride 2. After them: conv2d 1x1 to 1280, avgpool 7x7, conv2d
+# 1x1 to k classes (a Linear layer here, as in torchvision).
+MOBILENET_V2_TABLE: tuple[StageRow, ...] = (
+    #       stage operator t  k  s  input  c    n        input x channels
+    StageRow(1,   IR,      1, 3, 1, 112,   16,  1),   # 112² x 32
+    StageRow(2,   IR,      6, 3, 2, 112,   24,  2),   # 112² x 16
+    StageRow(3,   IR,      6, 3, 2,  56,   32,  3),   #  56² x 24
+    StageRow(4,   IR,      6, 3, 2,  28,   64,  4),   #  28² x 32
+    StageRow(5,   IR,      6, 3, 1,  14,   96,  3),   #  14² x 64
+    StageRow(6,   IR,      6, 3, 2,  14,  160,  3),   #  14² x 96
+    StageRow(7,   IR,      6, 3, 1,   7,  320,  1),   #   7² x 160
 )  # fmt: skip
 MOBILENET_V2_STEM_CHANNELS = 32
 MOBILENET_V2_HEAD_CHANNELS = 1280
@@ -95,7 +83,8 @@ def mobilenet_v2_table(
     check_positive("mobilenet_v2_table", "resolution", resolution)
     stem_c = make_divisible(MOBILENET_V2_STEM_CHANNELS * width_mult, 8)
     head_c = make_divisible(MOBILENET_V2_HEAD_CHANNELS * max(1.0, width_mult), 8)
-    rows = _strided_rows(MOBILENET_V2_TABLE, small_input)
+    rows = resolve_rows(MOBILENET_V2_TABLE, stem_c, width_mult=width_mult,
+                        small_input=small_input)
     stem_stride = 1 if small_input else 2
     size, channels = resolution, 3
     lines: list[dict[str, object]] = []
@@ -107,9 +96,8 @@ def mobilenet_v2_table(
     line("conv2d", None, stem_c, 1, stem_stride)
     size, channels = -(-size // stem_stride), stem_c
     for row in rows:
-        c = make_divisible(row.c * width_mult, 8)
-        line("bottleneck", row.t, c, row.n, row.s)
-        size, channels = -(-size // row.s), c
+        line(row.operator, row.expand_ratio, row.out_channels, row.layers, row.stride)
+        size, channels = -(-size // row.stride), row.out_channels
     line("conv2d 1x1", None, head_c, 1, 1)
     channels = head_c
     line(f"avgpool {size}x{size}", None, None, 1, None)
@@ -118,33 +106,24 @@ def mobilenet_v2_table(
     return lines
 
 
-def _strided_rows(rows: Sequence[Bottleneck], small_input: bool) -> tuple[Bottleneck, ...]:
-    """``small_input``: the first stride-2 row gets stride 1 (the stem is handled separately)."""
-    rows = tuple(rows)
-    if not small_input:
-        return rows
-    for i, row in enumerate(rows):
-        if row.s == 2:
-            return (*rows[:i], replace(row, s=1), *rows[i + 1:])
-    return rows
-
-
-class MobileNetV2(nn.Module):
-    """MobileNetV2: ``(N, 3, H, W) -> (N, num_classes)``.
+class MobileNetV2(ImageClassifier):
+    """MobileNetV2: ``(N, 3, H, W) -> (N, num_classes)``. Taught in chapter 6
+    (book/06_whole_networks.ipynb).
 
     ``features`` is ``nn.Sequential(stem, block_1, ..., block_17, head)`` (torchvision's
     layout); ``stage_indices[i]`` lists the ``features`` indices of table row ``i``'s blocks,
     and :meth:`stage_modules` groups them by name. ``table`` holds the rows this instance was
-    built from (channels rounded, strides as used). ``classifier`` is Dropout + Linear.
+    built from (see :func:`~mbcourse.models.table.resolve_rows`: channels rounded, strides as
+    used, ``in_channels`` set). ``classifier`` is Dropout + Linear.
     """
 
     def __init__(
         self,
+        *,
         num_classes: int = 1000,
         width_mult: float = 1.0,
         dropout: float = 0.2,
-        *,
-        table: Sequence[Bottleneck] = MOBILENET_V2_TABLE,
+        table: Sequence[StageRow] = MOBILENET_V2_TABLE,
         round_nearest: int = 8,
         small_input: bool = False,
         stages: int | None = None,
@@ -155,77 +134,65 @@ class MobileNetV2(nn.Module):
         check_num_classes(func, num_classes)
         check_positive(func, "width_mult", width_mult)
         check_probability(func, "dropout", dropout, closed=True)
-        if not table or not all(isinstance(row, Bottleneck) for row in table):
-            raise ValueError(f"{func}: table must be a non-empty sequence of Bottleneck rows")
+        if not table or not all(isinstance(row, StageRow) for row in table):
+            raise ValueError(f"{func}: table must be a non-empty sequence of StageRow rows")
         kept = check_stages(func, stages, len(table))
-        rows = _strided_rows(tuple(table)[:kept], small_input)
-
-        in_c = make_divisible(MOBILENET_V2_STEM_CHANNELS * width_mult, round_nearest)
+        stem_c = make_divisible(MOBILENET_V2_STEM_CHANNELS * width_mult, round_nearest)
+        rows = resolve_rows(tuple(table)[:kept], stem_c, width_mult=width_mult,
+                            small_input=small_input, round_nearest=round_nearest)
         self.last_channel = make_divisible(
             MOBILENET_V2_HEAD_CHANNELS * max(1.0, width_mult), round_nearest
         )
         features: list[nn.Module] = [
-            ConvNormAct(3, in_c, 3, stride=1 if small_input else 2, norm_layer=norm_layer)
+            ConvNormAct(3, stem_c, 3, stride=1 if small_input else 2, norm_layer=norm_layer)
         ]
-        resolved: list[Bottleneck] = []
         stage_indices: list[tuple[int, ...]] = []
         for row in rows:
-            out_c = make_divisible(row.c * width_mult, round_nearest)
             first = len(features)
-            for i in range(row.n):
-                features.append(
-                    InvertedResidual(
-                        in_c, out_c, row.s if i == 0 else 1, row.t, norm_layer=norm_layer
-                    )
-                )
-                in_c = out_c
+            for i in range(row.layers):
+                features.append(row.block(
+                    row.in_channels if i == 0 else row.out_channels, row.out_channels,
+                    row.stride if i == 0 else 1, row.expand_ratio, row.kernel,
+                    norm_layer=norm_layer,
+                ))
             stage_indices.append(tuple(range(first, len(features))))
-            resolved.append(replace(row, c=out_c))
-        features.append(ConvNormAct(in_c, self.last_channel, 1, norm_layer=norm_layer))
+        features.append(ConvNormAct(rows[-1].out_channels, self.last_channel, 1,
+                                    norm_layer=norm_layer))
 
         self.features = nn.Sequential(*features)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes)
         )
-        self.table: tuple[Bottleneck, ...] = tuple(resolved)
+        self.table: tuple[StageRow, ...] = rows
         self.stage_indices: tuple[tuple[int, ...], ...] = tuple(stage_indices)
         self.num_classes = num_classes
         self.width_mult = width_mult
         self.small_input = small_input
         init_weights(self, linear="normal")
 
-    def stage_modules(self) -> OrderedDict[str, nn.Module]:
-        """``stem``, ``stage1`` ... ``stage7`` (one per table row), ``head``: shared modules."""
-        groups: OrderedDict[str, nn.Module] = OrderedDict(stem=self.features[0])
-        for i, indices in enumerate(self.stage_indices, start=1):
-            groups[f"stage{i}"] = nn.Sequential(*(self.features[j] for j in indices))
-        groups["head"] = self.features[-1]
-        return groups
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(N, 3, H, W) -> features (N, C_head, H/32, W/32) -> pool -> (N, num_classes)``."""
-        x = self.features(x)
-        x = torch.flatten(self.avgpool(x), 1)
-        return self.classifier(x)
-
+    def _stages(self) -> Iterable[tuple[str, nn.Module]]:
+        for row, indices in zip(self.table, self.stage_indices, strict=True):
+            yield f"stage{row.stage}", nn.Sequential(*(self.features[j] for j in indices))
 
 
 def mobilenet_v2(
-    width_mult: float = 1.0,
-    num_classes: int = 1000,
-    dropout: float = 0.2,
-    pretrained: bool = False,
     *,
+    num_classes: int = 1000,
+    width_mult: float = 1.0,
+    dropout: float = 0.2,
     small_input: bool = False,
     stages: int | None = None,
+    pretrained: bool = False,
     progress: bool = True,
 ) -> MobileNetV2:
-    """MobileNetV2 with width multiplier ``width_mult`` (0.35 ... 1.4 in the paper).
+    """MobileNetV2; keyword arguments only, in the order every builder here takes them.
 
-    ``pretrained=True`` downloads torchvision's ImageNet weights (needs torchvision and the
-    published architecture: width 1.0, 1000 classes, no ``small_input``/``stages``).
-    ``small_input`` and ``stages`` make CPU-sized teaching networks (see the module docstring).
+    ``width_mult``: 0.35 ... 1.4 in the paper. ``small_input`` and ``stages`` make CPU-sized
+    teaching networks (see the module docstring). ``pretrained=True`` downloads torchvision's
+    ImageNet weights (needs torchvision and the published architecture: 1000 classes, width
+    1.0, no ``small_input``/``stages``); ``progress`` shows the download's progress bar.
+    Taught in chapters 2 (book/02_inverted_residuals.ipynb) and 6 (book/06_whole_networks.ipynb).
     """
     if pretrained:
         check_pretrained_config(
@@ -235,9 +202,8 @@ def mobilenet_v2(
             small_input=small_input or None,
             stages=stages,
         )
-    model = MobileNetV2(
-        num_classes, width_mult, dropout, small_input=small_input, stages=stages
-    )
+    model = MobileNetV2(num_classes=num_classes, width_mult=width_mult, dropout=dropout,
+                        small_input=small_input, stages=stages)
     if pretrained:
         load_pretrained(model, "mobilenet_v2", progress=progress)
     return model

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ..blocks import ConvNormAct, FusedMBConv, InvertedResidual, MBConv, SqueezeExcitation
+from ..blocks import (
+    ConvNormAct,
+    FusedMBConv,
+    InvertedResidual,
+    MBConv,
+    SqueezeExcitation,
+    record_se_gates,
+)
 from ..measure import count_parameters
 from ..runtime import pick_device, seed_everything
 from ..training.data import ImageDataset, TensorLoader
@@ -344,8 +351,9 @@ def se_gates_per_class(
 ) -> dict[str, Tensor]:
     """Mean SE gate per class for every SE module: ``name -> (num_classes, C)``.
 
-    Runs ``model`` in eval mode over ``images (N, C_in, H, W)`` and reads each
-    :class:`~mbcourse.blocks.SqueezeExcitation`'s ``last_gate`` (``(batch, C)``).
+    Runs ``model`` in eval mode over ``images (N, C_in, H, W)`` and records each
+    :class:`~mbcourse.blocks.SqueezeExcitation`'s gate (``(batch, C)``) with
+    :func:`~mbcourse.blocks.record_se_gates`. Taught in chapter 7 (book/07_experiments.ipynb).
     """
     modules = {n: m for n, m in model.named_modules() if isinstance(m, SqueezeExcitation)}
     if not modules:
@@ -355,11 +363,11 @@ def se_gates_per_class(
     sums = {n: torch.zeros(num_classes, m.channels, dtype=torch.float64)
             for n, m in modules.items()}
     counts = torch.bincount(labels.cpu(), minlength=num_classes).double()
-    for start in range(0, images.shape[0], batch_size):
-        x = images[start : start + batch_size].to(device)
-        y = labels[start : start + batch_size].cpu()
-        model(x)
-        for name, module in modules.items():
-            assert module.last_gate is not None
-            sums[name].index_add_(0, y, module.last_gate.double().cpu())
+    with record_se_gates(model) as gates:
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start : start + batch_size].to(device)
+            y = labels[start : start + batch_size].cpu()
+            model(x)
+            for name in modules:
+                sums[name].index_add_(0, y, gates[name].double().cpu())
     return {n: (s / counts.clamp_min(1)[:, None]).float() for n, s in sums.items()}

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "AMP_MODES",
     "OPTIMIZERS",
     "SCHEDULES",
+    "TrainConfig",
     "evaluate",
     "fit",
     "main",
@@ -173,6 +175,24 @@ def _to_device(
     return x, y.to(device, non_blocking=True)
 
 
+@dataclass
+class _Tally:
+    """Summed loss, correct predictions and samples of one pass (over all processes once
+    :meth:`reduced`)."""
+
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    count: float = 0.0
+
+    def add(self, loss_sum: float, logits: Tensor, y: Tensor) -> None:
+        self.loss_sum += loss_sum
+        self.correct += (logits.argmax(1) == y).sum().item()
+        self.count += y.numel()
+
+    def reduced(self, device: torch.device) -> _Tally:
+        return _Tally(*_sum_over_ranks([self.loss_sum, self.correct, self.count], device))
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -186,106 +206,198 @@ def evaluate(
     device = pick_device() if device is None else torch.device(device)
     dtype = resolve_amp(amp, device)
     model.eval()
-    loss_sum, correct, count = 0.0, 0.0, 0.0
+    tally = _Tally()
     for x, y in loader:
         x, y = _to_device(x, y, device, channels_last)
         with autocast(device, dtype):
             logits = model(x)
-        loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-        count += y.numel()
-    loss_sum, correct, count = _sum_over_ranks([loss_sum, correct, count], device)
-    if count == 0:
+        tally.add(nn.functional.cross_entropy(logits.float(), y, reduction="sum").item(),
+                  logits, y)
+    tally = tally.reduced(device)
+    if tally.count == 0:
         raise ValueError("evaluate: the loader yielded no samples")
-    return {"loss": loss_sum / count, "accuracy": correct / count}
+    return {"loss": tally.loss_sum / tally.count, "accuracy": tally.correct / tally.count}
+
+
+# --------------------------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainConfig:
+    """How :func:`fit` trains (each field's default is fit's).
+
+    ``optimizer``: one of :data:`OPTIMIZERS` (``lr`` / ``weight_decay`` ``None``: its default
+    in :data:`DEFAULT_LR` / :data:`DEFAULT_WEIGHT_DECAY`); ``schedule``: one of
+    :data:`SCHEDULES`, stepped per batch; ``amp``: one of :data:`AMP_MODES` (see
+    :func:`resolve_amp`); ``channels_last`` memory format; ``label_smoothing`` of the loss;
+    ``progress`` (a tqdm bar) and ``verbose`` (a line per epoch), both on rank 0 only.
+    Taught in chapter 7 (book/07_experiments.ipynb).
+    """
+
+    epochs: int = 5
+    optimizer: str = "adamw"
+    lr: float | None = None
+    weight_decay: float | None = None
+    schedule: str = "cosine"
+    amp: str | bool = "auto"
+    channels_last: bool = False
+    label_smoothing: float = 0.0
+    progress: bool = False
+    verbose: bool = False
+
+
+@dataclass
+class _Trainer:
+    """What one :func:`fit` call trains with: the (possibly DDP-wrapped) network and its
+    optimizer, per-step schedule, gradient scaler, loss and precision."""
+
+    model: nn.Module
+    net: nn.Module
+    device: torch.device
+    dtype: torch.dtype | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    config: TrainConfig
+
+
+def _resolve_config(config: TrainConfig | None, options: dict[str, Any]) -> TrainConfig:
+    """``config`` (default :class:`TrainConfig`) with ``options`` replacing its fields."""
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"fit: unknown option(s) {unknown}; TrainConfig fields: {sorted(names)}")
+    config = replace(config or TrainConfig(), **options)
+    epochs = config.epochs
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    return config
+
+
+def _steps_per_epoch(train_loader: Iterable[tuple[Tensor, Tensor]]) -> int:
+    steps = len(train_loader)  # type: ignore[arg-type]
+    if steps == 0:
+        raise ValueError("fit: train_loader yields no batches (is batch_size > dataset size "
+                         "with drop_last?)")
+    return steps
+
+
+def _make_trainer(
+    model: nn.Module, device: torch.device, config: TrainConfig, total_steps: int
+) -> _Trainer:
+    """Move ``model`` to ``device`` (and memory format), wrap it in DDP inside a process group,
+    and build the optimizer, schedule, scaler and loss."""
+    dtype = resolve_amp(config.amp, device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    net: nn.Module = model
+    if _distributed() and not isinstance(model, DistributedDataParallel):
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
+    return _Trainer(
+        model, net, device, dtype, optimizer,
+        make_scheduler(optimizer, config.schedule, total_steps),
+        torch.amp.GradScaler("cuda", enabled=dtype == torch.float16),
+        nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        config,
+    )
+
+
+def _set_epoch(train_loader: object, epoch: int) -> None:
+    """Tell a sharding loader (or its sampler) the epoch, so that each epoch reshuffles."""
+    for maybe in (train_loader, getattr(train_loader, "sampler", None)):
+        if hasattr(maybe, "set_epoch"):
+            maybe.set_epoch(epoch)
+
+
+def _train_epoch(
+    trainer: _Trainer, train_loader: Iterable[tuple[Tensor, Tensor]], bar: Any
+) -> _Tally:
+    """One pass over ``train_loader``: forward under autocast, scaled backward, optimizer and
+    schedule step per batch. Returns the tally summed over processes."""
+    t = trainer
+    t.net.train()
+    tally = _Tally()
+    for x, y in train_loader:
+        x, y = _to_device(x, y, t.device, t.config.channels_last)
+        with autocast(t.device, t.dtype):
+            logits = t.net(x)
+            loss = t.criterion(logits.float(), y)
+        t.optimizer.zero_grad(set_to_none=True)
+        t.scaler.scale(loss).backward()
+        t.scaler.step(t.optimizer)
+        t.scaler.update()
+        t.scheduler.step()
+        tally.add(loss.item() * y.numel(), logits, y)
+        bar.update(1)
+    return tally.reduced(t.device)
+
+
+def _epoch_record(
+    trainer: _Trainer,
+    epoch: int,
+    tally: _Tally,
+    test_loader: Iterable[tuple[Tensor, Tensor]] | None,
+) -> dict[str, float]:
+    """The epoch's history entry (without ``lr`` and ``time``); stops on a diverged loss."""
+    if not math.isfinite(tally.loss_sum):
+        raise FloatingPointError(
+            f"fit: the training loss became {tally.loss_sum} in epoch {epoch} "
+            f"(lr={trainer.optimizer.param_groups[0]['lr']:g}); lower the learning rate"
+        )
+    record = {"epoch": epoch, "train_loss": tally.loss_sum / tally.count,
+              "train_accuracy": tally.correct / tally.count}
+    if test_loader is not None:
+        _sync_buffers(trainer.model)
+        scores = evaluate(trainer.model, test_loader, trainer.device, amp=trainer.config.amp,
+                          channels_last=trainer.config.channels_last)
+        record |= {"test_loss": scores["loss"], "test_accuracy": scores["accuracy"]}
+    return record
 
 
 def fit(
     model: nn.Module,
     train_loader: Iterable[tuple[Tensor, Tensor]],
     test_loader: Iterable[tuple[Tensor, Tensor]] | None = None,
+    config: TrainConfig | None = None,
     *,
-    epochs: int = 5,
-    optimizer: str = "adamw",
-    lr: float | None = None,
-    weight_decay: float | None = None,
-    schedule: str = "cosine",
     device: torch.device | str | None = None,
-    amp: str | bool = "auto",
-    channels_last: bool = False,
-    label_smoothing: float = 0.0,
-    progress: bool = False,
-    verbose: bool = False,
+    **options: Any,
 ) -> History:
     """Train ``model`` in place and return its history, one dict per epoch.
 
-    Each dict holds ``epoch``, ``train_loss``, ``train_accuracy`` (on the fly, in train mode),
+    ``config`` (a :class:`TrainConfig`; default ``TrainConfig()``) says how; keyword
+    ``options`` replace its fields (``fit(model, train, test, epochs=3, lr=1e-2)``). Each dict
+    holds ``epoch``, ``train_loss``, ``train_accuracy`` (on the fly, in train mode),
     ``test_loss``, ``test_accuracy`` (if ``test_loader``), ``lr`` (at the epoch's start),
     ``time`` (seconds for the epoch, evaluation included) and ``samples`` (training samples seen
     by all processes). Inside a ``torch.distributed`` process group the model is wrapped in
     ``DistributedDataParallel`` and the loaders are expected to shard the data (see
-    :func:`mbcourse.training.data.get_loaders`, ``distributed=True``); ``progress`` shows a tqdm bar
-    and ``verbose`` prints a line per epoch, both on rank 0 only.
+    :func:`mbcourse.training.data.get_loaders`, ``distributed=True``).
+    Taught in chapter 7 (book/07_experiments.ipynb).
     """
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
-    steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
-    if steps_per_epoch == 0:
-        raise ValueError("fit: train_loader yields no batches (is batch_size > dataset size "
-                         "with drop_last?)")
+    config = _resolve_config(config, options)
+    steps = _steps_per_epoch(train_loader)
     device = pick_device() if device is None else torch.device(device)
-    dtype = resolve_amp(amp, device)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
-    net: nn.Module = model
-    if _distributed() and not isinstance(model, DistributedDataParallel):
-        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    opt = make_optimizer(model, optimizer, lr, weight_decay)
-    scheduler = make_scheduler(opt, schedule, epochs * steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    trainer = _make_trainer(model, device, config, config.epochs * steps)
     main_process = _rank() == 0
 
     from tqdm import tqdm
 
-    bar = tqdm(total=epochs * steps_per_epoch, disable=not (progress and main_process),
+    bar = tqdm(total=config.epochs * steps, disable=not (config.progress and main_process),
                unit="step", dynamic_ncols=True, file=sys.stderr)
     history: History = []
-    for epoch in range(1, epochs + 1):
-        for maybe in (train_loader, getattr(train_loader, "sampler", None)):
-            if hasattr(maybe, "set_epoch"):
-                maybe.set_epoch(epoch)
-        start, lr_now = time.perf_counter(), opt.param_groups[0]["lr"]
-        net.train()
-        loss_sum, correct, count = 0.0, 0.0, 0.0
-        for x, y in train_loader:
-            x, y = _to_device(x, y, device, channels_last)
-            with autocast(device, dtype):
-                logits = net(x)
-                loss = criterion(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.item() * y.numel()
-            correct += (logits.argmax(1) == y).sum().item()
-            count += y.numel()
-            bar.update(1)
-        loss_sum, correct, count = _sum_over_ranks([loss_sum, correct, count], device)
-        if not math.isfinite(loss_sum):
-            raise FloatingPointError(f"fit: the training loss became {loss_sum} in epoch {epoch}"
-                                     f" (lr={lr_now:g}); lower the learning rate")
-        record = {"epoch": epoch, "train_loss": loss_sum / count, "train_accuracy": correct / count}
-        if test_loader is not None:
-            _sync_buffers(model)
-            scores = evaluate(model, test_loader, device, amp=amp, channels_last=channels_last)
-            record |= {"test_loss": scores["loss"], "test_accuracy": scores["accuracy"]}
-        record |= {"lr": lr_now, "time": time.perf_counter() - start, "samples": count}
+    for epoch in range(1, config.epochs + 1):
+        _set_epoch(train_loader, epoch)
+        start, lr_now = time.perf_counter(), trainer.optimizer.param_groups[0]["lr"]
+        tally = _train_epoch(trainer, train_loader, bar)
+        record = _epoch_record(trainer, epoch, tally, test_loader)
+        record |= {"lr": lr_now, "time": time.perf_counter() - start, "samples": tally.count}
         history.append(record)
         bar.set_postfix(epoch=epoch, loss=f"{record['train_loss']:.3f}",
                         acc=f"{record.get('test_accuracy', record['train_accuracy']):.3f}")
-        if verbose and main_process:
+        if config.verbose and main_process:
             bar.write(_format_record(record))
     bar.close()
     return history
@@ -411,12 +523,12 @@ def main(argv: Sequence[str] | None = None) -> History:
             model = get_model(args.model, **kwargs)
         except (TypeError, ValueError) as error:
             parser.exit(2, f"{parser.prog}: error: --model {args.model}: {error}\n")
-        history = fit(
-            model, train_loader, test_loader, epochs=args.epochs, optimizer=args.optimizer,
-            lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule, device=device,
-            amp=args.amp, channels_last=args.channels_last, progress=not args.no_progress,
-            verbose=True,
+        config = TrainConfig(
+            epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+            weight_decay=args.weight_decay, schedule=args.schedule, amp=args.amp,
+            channels_last=args.channels_last, progress=not args.no_progress, verbose=True,
         )
+        history = fit(model, train_loader, test_loader, config, device=device)
         ranks = [{"rank": _rank(), "param_checksum": parameter_checksum(model),
                   "train_batches": len(train_loader)}]
         if distributed:
