@@ -67,7 +67,8 @@ def describe_device(device: torch.device | str | None = None) -> str:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        name = f"CPU ({platform.machine()}, {threads} thread{'' if threads == 1 else 's'})"
     return f"{name}, torch {torch.__version__.split('+')[0]}"
 
 

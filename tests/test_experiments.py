@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -27,6 +29,8 @@ from mbcourse.studies.experiments import (
     run_seeds,
     se_gates_per_class,
     summarize,
+    t_critical,
+    t_two_sided_p,
     tiny_efficientnet,
     tiny_mobilenet_v2,
 )
@@ -172,7 +176,8 @@ def test_summarize_and_compare() -> None:
     assert c.difference == pytest.approx(0.10)
     assert c.stderr == pytest.approx((0.01**2 / 3 * 2) ** 0.5)
     assert c.exceeds_noise
-    assert c.sentence().startswith("A (91.0 ± 1.0) beats B (81.0 ± 1.0) by 10.0 percentage")
+    assert c.sentence().startswith("A (91.0 ± 1.0) beats B (81.0 ± 1.0) by Δ = 10.0 percentage")
+    assert "2·SE = 1.6" in c.sentence() and "df = 4.0" in c.sentence()
     reverse = compare(b, a)
     assert reverse.exceeds_noise and reverse.sentence().startswith("A (91.0")
 
@@ -182,11 +187,52 @@ def test_compare_within_noise() -> None:
     b = fake_runs("B", [0.91, 0.86, 0.96])
     c = compare(a, b)
     assert not c.exceeds_noise
-    assert "within the noise of 3 seeds" in c.sentence()
+    assert "not significant at the 5 % level over 3 seeds each" in c.sentence()
     lower = compare(a, b, "variant a", "variant b")
     assert lower.sentence().startswith("Variant a (90.0 ± 5.0) and variant b")
     with pytest.raises(ValueError, match="at least 2 seeds"):
         compare(a[:1], b)
+
+
+def test_welch_t_test_hand_computed() -> None:
+    # s = 0.01 and 0.02 over 3 seeds: SE^2 = 1e-4/3 + 4e-4/3, df = (5/3)^2 / ((1/3)^2/2 + (4/3)^2/2)
+    a = fake_runs("A", [0.90, 0.91, 0.92])
+    b = fake_runs("B", [0.84, 0.86, 0.88])
+    c = compare(a, b)
+    assert c.t == pytest.approx(0.05 / (5e-4 / 3) ** 0.5)
+    assert c.df == pytest.approx((5 / 3) ** 2 / ((1 / 3) ** 2 / 2 + (4 / 3) ** 2 / 2))
+    # with df = 2 the two-sided p-value has a closed form: 1 - t / sqrt(2 + t^2)
+    assert t_two_sided_p(3.0, 2.0) == pytest.approx(1 - 3 / (2 + 9) ** 0.5, rel=1e-12)
+    assert t_critical(2.0) == pytest.approx(4.302652729749464, rel=1e-9)
+    # df = 1 is the Cauchy distribution: p = 1 - 2 atan(t) / pi
+    assert t_two_sided_p(2.0, 1.0) == pytest.approx(1 - 2 * math.atan(2.0) / math.pi, rel=1e-12)
+
+
+def test_welch_t_test_against_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    a = fake_runs("A", [0.951, 0.962, 0.944])
+    b = fake_runs("B", [0.931, 0.948, 0.929, 0.940])
+    c = compare(a, b)
+    ref = stats.ttest_ind([r.test_accuracy for r in a], [r.test_accuracy for r in b],
+                          equal_var=False)
+    assert c.t == pytest.approx(ref.statistic, rel=1e-10)
+    assert c.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    for t, df in [(0.3, 1.2), (2.8, 4.0), (2.0, 30.0), (12.0, 3.5)]:
+        assert t_two_sided_p(t, df) == pytest.approx(2 * stats.t.sf(t, df), rel=1e-9)
+    for df in (1.5, 3.7, 4.0, 50.0):
+        assert t_critical(df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-9)
+
+
+def test_welch_three_seeds_needs_more_than_two_standard_errors() -> None:
+    # the case of the issue: a gap of 1.2 points with 2 SE = 1.0 is not significant at df ~ 4
+    c = Comparison("A", "B", 0.972, 0.006, 0.960, 0.006, 3, 3)
+    assert abs(c.difference) > 2 * c.stderr and not c.exceeds_noise
+    assert c.threshold == pytest.approx(t_critical(c.df) * c.stderr)
+    assert "not significant" in c.sentence()
+    with pytest.raises(ValueError, match="df must be > 0"):
+        t_two_sided_p(1.0, 0.0)
+    with pytest.raises(ValueError, match="level must be in"):
+        compare(fake_runs("A", [0.1, 0.2]), fake_runs("B", [0.1, 0.2]), level=1.5)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ they are built, by the functions :func:`make_nonlinear_bottleneck`, :func:`remov
 
 :class:`ExperimentNet` is a CPU-sized network (stem, a few stages, 1x1 head, pool, linear) for
 16 x 16 to 32 x 32 inputs; :func:`run_seeds` trains one variant over several seeds with
-:func:`mbcourse.training.train.fit`; :func:`compare` says whether two variants differ by more
-than the seed-to-seed noise.
+:func:`mbcourse.training.train.fit`; :func:`compare` says whether two variants differ by more than the
+seed-to-seed noise, by Welch's t-test.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ __all__ = [
     "run_seeds",
     "se_gates_per_class",
     "summarize",
+    "t_critical",
+    "t_two_sided_p",
     "tiny_efficientnet",
     "tiny_mobilenet_v2",
 ]
@@ -283,14 +285,65 @@ def summarize(runs: Sequence[Run]) -> dict[str, float]:
     }
 
 
+def _incomplete_beta(x: float, a: float, b: float) -> float:
+    """Regularized incomplete beta function I_x(a, b), by its continued fraction (Lentz)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1.0) / (a + b + 2.0):  # the continued fraction converges fast on this side
+        return 1.0 - _incomplete_beta(1.0 - x, b, a)
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                 + a * math.log(x) + b * math.log1p(-x))
+    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    fraction = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            fraction *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return math.exp(log_front) * fraction / a
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """Two-sided p-value of Student's t distribution with ``df`` (> 0, not only whole) degrees
+    of freedom: ``P(|T| >= |t|)``."""
+    if not df > 0:
+        raise ValueError(f"t_two_sided_p: df must be > 0, got {df}")
+    if math.isinf(t):
+        return 0.0
+    return _incomplete_beta(df / (df + t * t), df / 2.0, 0.5)
+
+
+def t_critical(df: float, level: float = 0.05) -> float:
+    """The ``t`` with two-sided p-value ``level``: 2.776 for df = 4 and level 0.05."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"t_critical: level must be in (0, 1), got {level}")
+    low, high = 0.0, 1.0
+    while t_two_sided_p(high, df) > level:
+        high *= 2.0
+    for _ in range(100):  # bisection: the p-value falls as t grows
+        mid = (low + high) / 2.0
+        low, high = (mid, high) if t_two_sided_p(mid, df) > level else (low, mid)
+    return (low + high) / 2.0
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """Two variants' accuracies and whether their gap exceeds the seed-to-seed noise.
+    """Two variants' accuracies and Welch's t-test of the gap between their means.
 
     ``difference = mean_a - mean_b``; ``stderr`` is its standard error
-    ``sqrt(s_a^2 / n_a + s_b^2 / n_b)``; the gap counts as larger than the noise when
-    ``|difference| > 2 * stderr`` (roughly a 95% interval that excludes zero; with three seeds
-    a generous rule, so read "not larger" as "not shown", not as "no effect").
+    ``sqrt(s_a^2 / n_a + s_b^2 / n_b)``; ``t = difference / stderr`` with the Welch-Satterthwaite
+    degrees of freedom ``df``; ``p_value`` is two-sided. The gap counts as larger than the noise
+    (``exceeds_noise``) when ``p_value < level`` (5 % by default), i.e. when
+    ``|difference| > t_critical(df) * stderr``; with three seeds per variant ``df`` is about 4
+    and that threshold about 2.8 standard errors, not 2.
     """
 
     name_a: str
@@ -301,6 +354,7 @@ class Comparison:
     std_b: float
     n_a: int
     n_b: int
+    level: float = 0.05
 
     @property
     def difference(self) -> float:
@@ -311,37 +365,68 @@ class Comparison:
         return math.sqrt(self.std_a**2 / self.n_a + self.std_b**2 / self.n_b)
 
     @property
+    def df(self) -> float:
+        """Welch-Satterthwaite degrees of freedom (``n_a + n_b - 2`` if both spreads are 0)."""
+        va, vb = self.std_a**2 / self.n_a, self.std_b**2 / self.n_b
+        if va + vb == 0.0:
+            return float(self.n_a + self.n_b - 2)
+        return (va + vb) ** 2 / (va**2 / (self.n_a - 1) + vb**2 / (self.n_b - 1))
+
+    @property
+    def t(self) -> float:
+        """Welch's t statistic: the difference in standard errors."""
+        if self.stderr == 0.0:
+            return 0.0 if self.difference == 0.0 else math.copysign(math.inf, self.difference)
+        return self.difference / self.stderr
+
+    @property
+    def p_value(self) -> float:
+        """Two-sided p-value of Welch's t-test."""
+        return t_two_sided_p(self.t, self.df)
+
+    @property
+    def threshold(self) -> float:
+        """The smallest ``|difference|`` the test calls significant: ``t_critical(df) * SE``."""
+        return t_critical(self.df, self.level) * self.stderr
+
+    @property
     def exceeds_noise(self) -> bool:
-        return abs(self.difference) > 2 * self.stderr
+        return self.p_value < self.level
 
     def sentence(self, unit: str = "percentage points", scale: float = 100.0) -> str:
         """A plain statement of the result, e.g. for the book's prose."""
-        diff, noise = scale * self.difference, 2 * scale * self.stderr
+        diff, two_se = scale * self.difference, 2 * scale * self.stderr
         a = f"{self.name_a} ({scale * self.mean_a:.1f} ± {scale * self.std_a:.1f})"
         b = f"{self.name_b} ({scale * self.mean_b:.1f} ± {scale * self.std_b:.1f})"
+        seeds = (f"{self.n_a} seeds each" if self.n_a == self.n_b
+                 else f"{self.n_a} and {self.n_b} seeds")
+        test = (f"2·SE = {two_se:.1f}; Welch's t = {abs(self.t):.1f}, df = {self.df:.1f}, "
+                f"p = {self.p_value:.2f}")
         if self.exceeds_noise:
             better, worse = (a, b) if diff > 0 else (b, a)
-            text = (f"{better} beats {worse} by {abs(diff):.1f} {unit}, more than twice the "
-                    f"standard error of the difference ({noise:.1f}): larger than the noise "
-                    f"of {min(self.n_a, self.n_b)} seeds.")
+            text = (f"{better} beats {worse} by Δ = {abs(diff):.1f} {unit} ({test}): "
+                    f"significant at the {100 * self.level:g} % level over {seeds}.")
         else:
-            text = (f"{a} and {b} differ by {abs(diff):.1f} {unit}, less than twice the "
-                    f"standard error of the difference ({noise:.1f}): within the noise of "
-                    f"{min(self.n_a, self.n_b)} seeds, so this run does not show a difference.")
+            text = (f"{a} and {b} differ by Δ = {abs(diff):.1f} {unit} ({test}): not "
+                    f"significant at the {100 * self.level:g} % level over {seeds}, so this run "
+                    f"does not show a difference.")
         return text[0].upper() + text[1:]
 
 
 def compare(runs_a: Sequence[Run], runs_b: Sequence[Run], name_a: str = "",
-            name_b: str = "") -> Comparison:
-    """Compare the final test accuracies of two variants trained over several seeds.
+            name_b: str = "", level: float = 0.05) -> Comparison:
+    """Compare the final test accuracies of two variants trained over several seeds, by Welch's
+    two-sided t-test at ``level``.
 
     Taught in chapter 7 (book/07_experiments.ipynb).
     """
     a, b = summarize(runs_a), summarize(runs_b)
     if a["n"] < 2 or b["n"] < 2:
         raise ValueError("compare: each variant needs at least 2 seeds to estimate the noise")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"compare: level must be in (0, 1), got {level}")
     return Comparison(name_a or runs_a[0].label, name_b or runs_b[0].label,
-                      a["mean"], a["std"], b["mean"], b["std"], int(a["n"]), int(b["n"]))
+                      a["mean"], a["std"], b["mean"], b["std"], int(a["n"]), int(b["n"]), level)
 
 
 @torch.no_grad()
