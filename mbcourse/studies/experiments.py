@@ -9,8 +9,8 @@ they are built, by the functions :func:`make_nonlinear_bottleneck`, :func:`remov
 
 :class:`ExperimentNet` is a CPU-sized network (stem, a few stages, 1x1 head, pool, linear) for
 16 x 16 to 32 x 32 inputs; :func:`run_seeds` trains one variant over several seeds with
-:func:`mbcourse.training.train.fit`; :func:`compare` says whether two variants differ by more than the
-seed-to-seed noise, by Welch's t-test.
+:func:`mbcourse.training.train.fit`; :func:`compare` says whether two variants differ by more
+than the seed-to-seed noise, by Welch's t-test.
 """
 
 from __future__ import annotations
