@@ -100,7 +100,9 @@ def parse_number(text: object, units: str = "") -> float:
                 body = body[: -len(unit)].strip(" ")
                 break
     if _lower(body) in _NOT_FINITE:
-        raise AnswerError(f"{quote(body)} is not a finite number; the answer is an ordinary number.")
+        raise AnswerError(
+            f"{quote(body)} is not a finite number; the answer is an ordinary number."
+        )
     scale = 1.0
     if len(body) > 1 and body[-1] in _SUFFIXES:
         scale = _SUFFIXES[body[-1]]
@@ -182,7 +184,9 @@ def parse_shape(text: object) -> tuple[int, ...]:
             raise AnswerError(f"Entry {i} ({part}) is negative; sizes are 0 or more.")
         digits = part.lstrip("+").lstrip("0") or "0"
         if len(digits) > MAX_SHAPE_ENTRY_DIGITS:
-            raise AnswerError(f"Entry {i} ({_shorten(part)}) is implausibly large for a tensor size.")
+            raise AnswerError(
+                f"Entry {i} ({_shorten(part)}) is implausibly large for a tensor size."
+            )
         shape.append(int(digits))
     return tuple(shape)
 

@@ -5,7 +5,9 @@ Each class works without widgets (``q.check(text)`` returns a :class:`Feedback`,
 ``.widget`` or when displayed. Displayed, an exercise is two things at once: the widget (what
 Jupyter, Colab and VS Code show) and a ``text/html`` element carrying the exercise as data (its
 :meth:`spec`), which the rendered book's script ``_ext/exercises.js`` turns into the same
-exercise, checked in the page with the same rules and the same words (see :mod:`.page`). Only core widgets are used (``HTML``, ``HTMLMath``, ``Text``,
+exercise, checked in the page with the same rules and the same words (see :mod:`.page`).
+
+Only core widgets are used (``HTML``, ``HTMLMath``, ``Text``,
 ``RadioButtons``, ``Button``, ``HBox``, ``VBox``), which JupyterLab, classic Notebook, VS Code and
 Colab render without extensions. The text box keeps what the learner typed; every callback turns
 errors into a message in the widget, never a traceback.
@@ -502,7 +504,8 @@ class ShapeQuestion(_TextAnswer):
         if len(shape) != len(target):
             names = f" ({', '.join(self.dims)})" if self.dims else ""
             message = (
-                f"Wrong rank: your shape {shown} has {len(shape)} entries, but the output has "
+                f"Wrong rank: your shape {shown} has {len(shape)} "
+                f"{'entry' if len(shape) == 1 else 'entries'}, but the output has "
                 f"{len(target)}{names}."
             )
             if len(shape) == len(target) - 1:

@@ -73,12 +73,12 @@ class Chapter:
 
     @property
     def code_ids(self) -> list[str]:
-        return [i for i, (_, kind, _) in zip(self.ids, self.entries) if kind == "code"]
+        return [i for i, (_, kind, _) in zip(self.ids, self.entries, strict=True) if kind == "code"]
 
     @property
     def labels(self) -> dict[str, str]:
         """Exercise number -> its ``:::{exercise}`` label."""
-        return {i: label for i, (label, _, _) in zip(self.ids, self.entries)}
+        return {i: label for i, (label, _, _) in zip(self.ids, self.entries, strict=True)}
 
     def info(self) -> dict[str, Any]:
         """What the start page's summary needs."""
@@ -161,7 +161,9 @@ def exercise(number: str) -> _Exercise:
     label, kind, builder = ch.entries[index - 1]
     built = builder(key=f"{ch.number}.{index}", progress=progress(ch.number))
     if built.kind != kind:
-        raise TypeError(f"exercise {number} ({label}) should be {kind}, its builder gave {built.kind}")
+        raise TypeError(
+            f"exercise {number} ({label}) should be {kind}, its builder gave {built.kind}"
+        )
     return built
 
 

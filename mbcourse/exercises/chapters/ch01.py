@@ -93,8 +93,10 @@ def ratio(**common: Any) -> NumericQuestion:
         answer=value,
         rel_tol=0.01,
         hints=["1/C_out + 1/k²"],
-        mistakes={1 / value: "That is standard / separable: the question asks for the fraction "
-                  "the separable convolution needs, a number below 1."},
+        mistakes={
+            1 / value: "That is standard / separable: the question asks for the fraction "
+            "the separable convolution needs, a number below 1."
+        },
         **common,
     )
 

@@ -83,7 +83,10 @@ def shape(**common: Any) -> ShapeQuestion:
         "Shape after the fused conv of FusedMBConv(24, 48, stride=2, expand_ratio=4), x of shape "
         "(1, 24, 192, 192)?",
         answer=_fused_shape(),
-        hints=["The fused conv expands and carries the stride.", "C_exp = make_divisible(24 · 4, 8)"],
+        hints=[
+            "The fused conv expands and carries the stride.",
+            "C_exp = make_divisible(24 · 4, 8)",
+        ],
         mistakes={
             (1, 48, 96, 96): "That is the block's output, after the 1×1 projection.",
             (1, 96, 192, 192): "The fused conv carries the stride: stride 2 halves H and W.",

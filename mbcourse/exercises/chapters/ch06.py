@@ -65,8 +65,7 @@ def convention(**common: Any) -> MultipleChoice:
         "torchvision lists 0.301 'GFLOPS' for mobilenet_v2; FlopCounterMode counts 0.60 G. "
         "What does torchvision's number count?",
         options={
-            right: "Right: it equals FlopCounterMode's count divided by 2, the paper's 300M "
-            "MAdds.",
+            right: "Right: it equals FlopCounterMode's count divided by 2, the paper's 300M MAdds.",
             "FLOPs, 2 per multiply-add": "That is FlopCounterMode's convention; torchvision's "
             "column is half of it.",
             "FLOPs including BatchNorm and activations": "Those add O(C·H·W) work, far less than "

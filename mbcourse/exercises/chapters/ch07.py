@@ -19,7 +19,10 @@ def se_params(**common: Any) -> NumericQuestion:
         "Parameters of SqueezeExcitation(96, reduction=4)?",
         answer=answer,
         units="parameters",
-        hints=["The squeeze has C / r = 24 channels.", "fc1: C·S weights + S biases; fc2: S·C + C."],
+        hints=[
+            "The squeeze has C / r = 24 channels.",
+            "fc1: C·S weights + S biases; fc2: S·C + C.",
+        ],
         mistakes={answer - 24 - 96: "You forgot the biases of fc1 (S) and fc2 (C)."},
         **common,
     )
