@@ -32,8 +32,10 @@ def colab_url(app: Sphinx, pagename: str) -> str | None:
     options = app.config.html_theme_options or {}
     launch = options.get("launch_buttons", {}) or {}
     colab = str(launch.get("colab_url", "")).strip("/")
-    match = re.match(r"https?://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?$",
-                     str(options.get("repository_url", "")))
+    match = re.match(
+        r"https?://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?$",
+        str(options.get("repository_url", "")),
+    )
     if not colab or match is None:
         return None
     branch = options.get("repository_branch") or "main"

@@ -26,7 +26,11 @@ def numeric() -> NumericQuestion:
 
 def tolerant() -> NumericQuestion:
     return NumericQuestion(
-        "Size in kB?", answer=401.408, rel_tol=0.01, units="kB", key="table.tolerant",
+        "Size in kB?",
+        answer=401.408,
+        rel_tol=0.01,
+        units="kB",
+        key="table.tolerant",
         mistakes={802.816: "That is float32."},
     )
 
@@ -60,6 +64,7 @@ def choice() -> MultipleChoice:
 
 
 SPACE_KINDS = "\u00a0\u2009\u202f\u3000\t"
+# fmt: off
 NUMBER_ANSWERS = [
     # right, in several spellings
     "2128", "2,128", "2 128", "2_128", "+2128", "2128.0", "2.128e3", "2.128E+03", "2.128k",
@@ -91,8 +96,8 @@ SHAPE_ANSWERS = [
     # right
     "1, 24, 56, 56", "(1,24,56,56)", "[1, 24, 56, 56]", "1x24x56x56", "1 × 24 × 56 × 56",
     "1 24 56 56", "torch.Size([1, 24, 56, 56])", "(1, 24, 56, 56,)", "((1,24,56,56))",
-    "１, ２４, ５６, ５６", f"{SPACE_KINDS}1,24,56,56{SPACE_KINDS}", "1*24*56*56", "01, 024, 56, 56",
-    "+1, 24, 56, 56",
+    "１, ２４, ５６, ５６", f"{SPACE_KINDS}1,24,56,56{SPACE_KINDS}", "1*24*56*56",
+    "01, 024, 56, 56", "+1, 24, 56, 56",
     # wrong
     "1, 24, 112, 112", "24, 56, 56", "1, 24, 56", "1, 48, 28, 28", "56, 56, 24, 1",
     "1, 24, 56, 56, 1", "1,56,56", "0, 0, 0, 0", "999999999, 24, 56, 56", "1", "(8,)",
@@ -106,6 +111,7 @@ CHOICE_ANSWERS = [
     "1,000,000", "2,000,000", "4,000,000 (× 2)", " 1,000,000 ", "A", "b", "C", "c", "D", "Z",
     "", "   ", None, "1", "é", "ß", "not an option", "1,000,000.", "a.", "ａ",
 ]
+# fmt: on
 
 TABLE = {
     "number": (numeric, NUMBER_ANSWERS),
