@@ -775,3 +775,21 @@ def test_no_visible_cell_holds_an_answer_or_feedback() -> None:
             source = "".join(cell["source"])
             leaked = [s for s in secrets if s in source]
             assert not leaked, f"{path.name}: visible cell shows {leaked}"
+
+
+def test_widget_bundle_under_ipywidgets_7() -> None:
+    """ipywidgets 7.7 (Colab) widgets have no _repr_mimebundle_: the bundle is built as their
+    _ipython_display_ builds it."""
+    from mbcourse.exercises.progress import widget_bundle
+
+    class Widget7:
+        _view_name = "VBoxView"
+        model_id = "abc123"
+
+        def __repr__(self) -> str:
+            return "VBox()"
+
+    assert widget_bundle(Widget7()) == {
+        "text/plain": "VBox()",
+        WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": "abc123"},
+    }

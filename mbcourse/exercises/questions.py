@@ -33,7 +33,7 @@ from .parsing import (
     parse_shape,
     quote,
 )
-from .progress import Progress
+from .progress import Progress, widget_bundle
 from .sandbox import CappedStream
 
 __all__ = ["CodeExercise", "MultipleChoice", "NumericQuestion", "ShapeQuestion"]
@@ -257,7 +257,7 @@ class _Exercise:
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         from .page import exercise_html
 
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle = widget_bundle(self.widget, **kwargs)
         bundle["text/plain"] = self._plain_text()
         bundle["text/html"] = exercise_html(self.spec())
         return bundle
