@@ -1,6 +1,6 @@
 """Checkers for blocks: the learner's InvertedResidual, SE and MBConv against
 :mod:`mbcourse.blocks`, with the reference's weights copied in layer by layer (see
-:mod:`._modules`), in eval mode, on small random inputs. When the outputs differ, known wrong
+:mod:`._module_trace`), in eval mode, on small random inputs. When the outputs differ, known wrong
 variants (computed from the reference's own layers) are tried, to name the mistake."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..blocks import InvertedResidual, MBConv, SqueezeExcitation, make_divisible
-from . import _modules as M
-from ._cases import (
+from . import _module_trace as M
+from ._case_runner import (
     DEFAULT_TIME_LIMIT,
     Case,
     CaseError,

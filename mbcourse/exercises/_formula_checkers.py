@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import costs
 from ..blocks import FusedMBConv, InvertedResidual, make_divisible
-from ._cases import (
+from ._case_runner import (
     DEFAULT_TIME_LIMIT,
     Case,
     CaseError,
