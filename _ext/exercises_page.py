@@ -56,8 +56,9 @@ def add_colab_meta(
         context["metatags"] = context.get("metatags", "") + meta
 
 
-def number_per_chapter(app: Sphinx, env: BuildEnvironment) -> None:
-    """Exercise k of chapter c becomes c.k (sphinx-exercise reads these numbers)."""
+def number_per_chapter(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """Exercise k of chapter c becomes c.k (sphinx-exercise reads these numbers). Runs after
+    Sphinx's toctree collector has assigned its book-wide numbers (``env-get-updated``)."""
     for docname, numbers in env.toc_fignumbers.items():
         match = CHAPTER.search(docname)
         exercises = numbers.get("exercise")
@@ -66,6 +67,7 @@ def number_per_chapter(app: Sphinx, env: BuildEnvironment) -> None:
         chapter = int(match.group(1))
         ordered = sorted(exercises, key=lambda label: exercises[label])
         numbers["exercise"] = {label: (chapter, k) for k, label in enumerate(ordered, start=1)}
+    return []
 
 
 def copy_assets(app: Sphinx, exception: Exception | None) -> None:
@@ -81,6 +83,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_js_file(ASSETS["exercises.js"], defer="defer")
     app.add_css_file(ASSETS["exercises.css"])
     app.connect("html-page-context", add_colab_meta)
-    app.connect("env-updated", number_per_chapter)
+    app.connect("env-get-updated", number_per_chapter, priority=900)  # after the collector
     app.connect("build-finished", copy_assets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
