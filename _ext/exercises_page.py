@@ -58,7 +58,10 @@ def add_colab_meta(
 
 def number_per_chapter(app: Sphinx, env: BuildEnvironment) -> list[str]:
     """Exercise k of chapter c becomes c.k (sphinx-exercise reads these numbers). Runs after
-    Sphinx's toctree collector has assigned its book-wide numbers (``env-get-updated``)."""
+    Sphinx's toctree collector has assigned its book-wide numbers (``env-get-updated``); the
+    renumbered pages are returned so that they are written again, even when nothing else in them
+    changed."""
+    renumbered = []
     for docname, numbers in env.toc_fignumbers.items():
         match = CHAPTER.search(docname)
         exercises = numbers.get("exercise")
@@ -67,7 +70,8 @@ def number_per_chapter(app: Sphinx, env: BuildEnvironment) -> list[str]:
         chapter = int(match.group(1))
         ordered = sorted(exercises, key=lambda label: exercises[label])
         numbers["exercise"] = {label: (chapter, k) for k, label in enumerate(ordered, start=1)}
-    return []
+        renumbered.append(docname)
+    return renumbered
 
 
 def copy_assets(app: Sphinx, exception: Exception | None) -> None:
