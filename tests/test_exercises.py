@@ -112,7 +112,7 @@ def test_numeric_accepted_spellings(typed: str) -> None:
     [
         ("", "empty"),
         ("   ", "empty"),
-        ("abc", "could not read 'abc'"),
+        ("abc", 'could not read "abc"'),
         ("twenty", "could not read"),
         ("nan", "not a finite number"),
         ("NaN", "not a finite number"),
@@ -312,12 +312,12 @@ def test_shape_wrong_rank_and_entries() -> None:
     ("typed", "says"),
     [
         ("", "empty"),
-        ("1, 24, 56.5, 56", "Entry 3 ('56.5') is not a whole number"),
-        ("1, C, 56, 56", "Entry 2 ('C') is not a size"),
+        ("1, 24, 56.5, 56", 'Entry 3 ("56.5") is not a whole number'),
+        ("1, C, 56, 56", 'Entry 2 ("C") is not a size'),
         ("1, -24, 56, 56", "Entry 2 (-24) is negative"),
         ("1,,24", "Entry 2 is empty"),
         ("1, 24, 1e400, 56", "Entry 3"),
-        ("1, 24, nan, 56", "Entry 3 ('nan') is not a size"),
+        ("1, 24, nan, 56", 'Entry 3 ("nan") is not a size'),
         ("1, " + "9" * 10_000, "far too long"),
         ("1, 123456789012, 5", "implausibly large"),
         ("((1, 2), 3)", "one flat list"),
@@ -597,3 +597,199 @@ def test_capped_stream_keeps_the_start_and_counts_the_rest(
     outcome = run_limited(lambda: print("x" * 1000), output=stream)
     assert outcome.ok and capsys.readouterr().out == ""
     assert stream.getvalue() == "x" * 10 and stream.total == 1001 and stream.truncated
+
+
+# ---- the chapters' exercises: one spec each, in the package ------------------------------------
+import html as html_lib  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from mbcourse.exercises import exercise, glue_solutions, progress, solution_values, summary  # noqa: E402
+from mbcourse.exercises.parsing import format_number  # noqa: E402
+from mbcourse.exercises.registry import CHAPTER_NUMBERS, chapter  # noqa: E402
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+ALL_IDS = [i for n in CHAPTER_NUMBERS for i in chapter(n).ids]
+
+
+def right_answer(spec: dict) -> object:
+    """A right answer as a learner would type it."""
+    if spec["kind"] == "number":
+        return format_number(spec["answer"])
+    if spec["kind"] == "shape":
+        return ", ".join(str(v) for v in spec["answer"])
+    return spec["correct"]
+
+
+@pytest.mark.parametrize("number", ALL_IDS)
+def test_every_chapter_exercise_takes_its_answer_and_rejects_known_mistakes(number: str) -> None:
+    q = exercise(number)
+    spec = q.spec()
+    assert json.loads(json.dumps(spec)) == spec  # the page gets exactly this
+    assert spec["id"] == number and spec["chapter"] == number.split(".")[0]
+    assert q.hints, f"exercise {number} has no hints"
+    if spec["kind"] == "code":
+        assert spec["name"].isidentifier() and spec["checker"].startswith("check_")
+        return
+    result = q.check(right_answer(spec))
+    assert result.correct, (number, result.message)
+    if spec["kind"] == "number":
+        assert q.check(str(spec["answer"])).correct
+        for wrong, why in spec["mistakes"]:
+            verdict = q.check(repr(wrong))
+            assert not verdict.correct and why in verdict.message, (number, wrong)
+    elif spec["kind"] == "shape":
+        assert q.check(str(tuple(spec["answer"]))).correct
+        for wrong, why in spec["mistakes"]:
+            verdict = q.check(str(wrong))
+            assert not verdict.correct and why in verdict.message, (number, wrong)
+    else:
+        for label, why in spec["options"]:
+            if label != spec["correct"]:
+                verdict = q.check(label)
+                assert not verdict.correct and why in verdict.message
+
+
+@pytest.mark.parametrize("number", ALL_IDS)
+def test_every_chapter_exercise_widget_can_be_driven(number: str) -> None:
+    """Build the widget and press its buttons, as the learner (and the ipywidgets 7.7 test) do."""
+    q = exercise(number)
+    c = q.controls
+    if q.kind in ("number", "shape"):
+        c["text"].value = "not an answer"
+        c["check"].click()
+        assert "⚠" in c["feedback"].value and q.attempts == 0
+        c["text"].value = str(right_answer(q.spec()))
+    elif q.kind == "choice":
+        c["choice"].value = q.correct
+    c["check"].click()
+    if q.kind == "code":  # outside a notebook: says where to define it, not counted
+        assert "⚠" in c["feedback"].value and q.attempts == 0
+    else:
+        assert "✓" in c["feedback"].value and q.solved
+        assert progress(number.split(".")[0]).solved >= 1
+    c["hint"].click()
+    assert f"Hint 1 of {len(q.hints)}" in c["hints"].value
+    assert c["check"].layout.width == "auto" and c["hint"].layout.width == "auto"
+
+
+def test_chapter_progress_counts_every_exercise_from_the_start() -> None:
+    p = progress(4)
+    assert p is progress("4") and p.total == len(chapter(4).ids)
+    bundle = p._repr_mimebundle_()
+    assert WIDGET_MIME in bundle and 'class="mbc-progress"' in bundle["text/html"]
+    data = re.search(r'data-progress="([^"]*)"', bundle["text/html"]).group(1)
+    assert json.loads(html_lib.unescape(data)) == {
+        "chapter": "4",
+        "title": "Chapter 4",
+        "ids": chapter(4).ids,
+        "code": chapter(4).code_ids,
+    }
+
+
+def test_the_page_copy_keeps_the_answer_out_of_sight() -> None:
+    q = exercise("3.1")
+    bundle = q._repr_mimebundle_()
+    assert WIDGET_MIME in bundle  # Jupyter and Colab show the widget
+    page = bundle["text/html"]
+    attribute = re.search(r'data-spec="([^"]*)"', page)
+    spec = json.loads(html_lib.unescape(attribute.group(1)))
+    assert spec == q.spec() and spec["answer"] == 8464
+    visible = page.replace(attribute.group(0), "")
+    assert "8464" not in visible and "8,464" not in visible
+
+
+def test_summary_lists_every_chapter() -> None:
+    s = summary()
+    page = s._repr_mimebundle_()["text/html"]
+    data = json.loads(html_lib.unescape(re.search(r'data-chapters="([^"]*)"', page).group(1)))
+    assert [c["chapter"] for c in data] == [str(n) for n in CHAPTER_NUMBERS]
+    assert all(
+        c["page"].endswith(".html") and (BOOK / c["page"].replace(".html", ".ipynb")).is_file()
+        for c in data
+    )
+    assert "Chapter" not in s.lines()[0] and s.lines()[1].endswith("1 code exercise")
+
+
+def test_exercise_and_progress_refuse_bad_numbers() -> None:
+    with pytest.raises(ValueError, match=r'e\.g\. "3\.1"'):
+        exercise("3")
+    with pytest.raises(ValueError, match=r"exercises 3\.1 to 3\.5"):
+        exercise("3.9")
+    with pytest.raises(ValueError, match="no exercises for chapter 42"):
+        progress(42)
+    with pytest.raises(TypeError):
+        progress(True)
+
+
+def test_solution_values_are_computed_and_glued(monkeypatch: pytest.MonkeyPatch) -> None:
+    glued: dict[str, object] = {}
+    import mbcourse.display
+
+    monkeypatch.setattr(mbcourse.display, "glue", lambda k, v, display=True: glued.update({k: v}))
+    assert glue_solutions(3) == glued == solution_values(3)
+    assert glued["ch3_ex1_answer"] == exercise("3.1").answer
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+@pytest.mark.parametrize("n", CHAPTER_NUMBERS)
+def test_chapter_cells_show_the_registered_exercises_in_order(n: int) -> None:
+    """Below each ``:::{exercise}`` directive, one hidden one-line cell shows that exercise; no
+    cell builds a question itself, so no answer or feedback string is in the notebook."""
+    ch = chapter(n)
+    path = BOOK / (ch.page.split("/")[-1] + ".ipynb")
+    label, shown = None, []
+    for cell in _cells(path):
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            labels = re.findall(r":label: (ch\d+-ex-[\w-]+)", source)
+            label = labels[-1] if labels else label
+            continue
+        assert not re.search(
+            r"\b(NumericQuestion|ShapeQuestion|MultipleChoice|CodeExercise)\(", source
+        ), f"{path.name}: a cell builds an exercise itself"
+        match = re.fullmatch(r'exercise\("(\d+\.\d+)"\)', source.strip())
+        if match:
+            assert "remove-input" in cell["metadata"].get("tags", []), source
+            assert ch.labels[match.group(1)] == label, (path.name, match.group(1), label)
+            shown.append(match.group(1))
+    assert shown == ch.ids
+
+
+def test_no_visible_cell_holds_an_answer_or_feedback() -> None:
+    secrets: list[str] = []
+    for number in ALL_IDS:
+        spec = exercise(number).spec()
+        if spec["kind"] == "choice":
+            secrets += [why for _, why in spec["options"]]
+        secrets += [why for _, why in spec.get("mistakes", [])]
+    for path in sorted(BOOK.glob("0*.ipynb")):
+        for cell in _cells(path):
+            tags = cell["metadata"].get("tags", [])
+            if cell["cell_type"] != "code" or "remove-cell" in tags or "remove-input" in tags:
+                continue
+            source = "".join(cell["source"])
+            leaked = [s for s in secrets if s in source]
+            assert not leaked, f"{path.name}: visible cell shows {leaked}"
+
+
+def test_widget_bundle_under_ipywidgets_7() -> None:
+    """ipywidgets 7.7 (Colab) widgets have no _repr_mimebundle_: the bundle is built as their
+    _ipython_display_ builds it."""
+    from mbcourse.exercises.progress import widget_bundle
+
+    class Widget7:
+        _view_name = "VBoxView"
+        model_id = "abc123"
+
+        def __repr__(self) -> str:
+            return "VBox()"
+
+    assert widget_bundle(Widget7()) == {
+        "text/plain": "VBox()",
+        WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": "abc123"},
+    }

@@ -1,37 +1,30 @@
-"""Exercises for the chapters: live widgets (core ipywidgets only) and plain-Python checkers.
+"""Exercises for the chapters: one spec per exercise, checked in a notebook and in the page.
 
-A chapter creates one :class:`Progress` and a few exercises; displaying an exercise shows its
-widget (``q.widget`` is the ``ipywidgets.VBox``). Everything also works without widgets:
-``q.check(text)`` returns a :class:`Feedback`, a checker returns a :class:`CheckResult`.
+A chapter shows its exercises with one-line cells (the specs, with answers computed by
+``mbcourse``, live in :mod:`mbcourse.exercises.chapters`, one module per chapter)::
 
-Example (one code cell per exercise, below its ``:::{exercise}`` directive)::
+    from mbcourse.exercises import exercise, glue_solutions, progress
 
-    from mbcourse.exercises import (
-        CodeExercise, MultipleChoice, NumericQuestion, Progress, ShapeQuestion, checkers,
-    )
+    progress(3)          # the chapter's progress line
+    exercise("3.1")      # Exercise 3.1: its widget in Jupyter/Colab, checked in the page too
 
-    progress = Progress("Chapter 3")
-    progress                                    # the live line "solved 0 / attempted 0 / total 3"
+In Jupyter and Colab the exercise is an ipywidget checked in Python (core widgets only, valid
+for ipywidgets 7.7 and 8). In the rendered book the same exercise is checked by the page's
+script (``_ext/exercises.js``) with the same rules and the same words (see :mod:`.page`), and
+code exercises offer to open the chapter in Colab.
 
-    NumericQuestion(
-        "How many parameters does `SqueezeExcitation(64, reduction=4)` hold?",
-        answer=2128, units="parameters",
-        hints=["Two 1x1 convs with bias.", "C*S + S + S*C + C with S = C // r"],
-        progress=progress,
-    )
+Driving an exercise from Python (e.g. a test)::
 
-    ShapeQuestion.for_module(
-        "Output shape of `InvertedResidual(16, 24, stride=2)` for x of shape (1, 16, 112, 112)?",
-        InvertedResidual(16, 24, stride=2), (1, 16, 112, 112), progress=progress,
-    )
+    q = exercise("3.1")
+    q.check("2,128")                    # -> Feedback(correct, message, status)
+    q.controls["text"].value = "2128"   # or q.controls["choice"].value = "<an option>"
+    q.controls["check"].click()         # runs the same check; q.controls["feedback"].value
+    q.controls["hint"].click()          # reveals the next hint in q.controls["hints"]
 
-    CodeExercise(
-        "Write `MySE(channels, reduction)`, then press Check.",
-        checker=checkers.check_se, name="MySE", hints=["..."], progress=progress,
-    )
-
-The learner's own cell can also call ``checkers.check_se(MySE)``: it prints the feedback and
-returns a :class:`CheckResult` (``passed``, ``message``, ``cases``).
+The classes can also be used directly (``NumericQuestion(prompt, answer=..., progress=...)``,
+``ShapeQuestion``, ``MultipleChoice``, ``CodeExercise`` with :mod:`.checkers`); each displays as
+widget and page element alike. The learner's own cell can call ``checkers.check_se(MySE)``: it
+prints the feedback and returns a :class:`CheckResult` (``passed``, ``message``, ``cases``).
 
 Learner input is parsed, never evaluated (see :mod:`.parsing`); learner code runs with a time
 limit and captured output (see :mod:`.sandbox`).
@@ -41,7 +34,8 @@ from . import checkers
 from .feedback import CheckResult, Feedback
 from .parsing import AnswerError, parse_number, parse_shape
 from .progress import Progress
-from .widgets import CodeExercise, MultipleChoice, NumericQuestion, ShapeQuestion
+from .questions import CodeExercise, MultipleChoice, NumericQuestion, ShapeQuestion
+from .registry import exercise, glue_solutions, progress, solution_values, summary
 
 __all__ = [
     "AnswerError",
@@ -53,6 +47,11 @@ __all__ = [
     "Progress",
     "ShapeQuestion",
     "checkers",
+    "exercise",
+    "glue_solutions",
     "parse_number",
     "parse_shape",
+    "progress",
+    "solution_values",
+    "summary",
 ]

@@ -19,9 +19,9 @@ global random state restored afterwards.
 
 from __future__ import annotations
 
-from ._block_checks import check_inverted_residual, check_mbconv_forward, check_se
-from ._cases import DEFAULT_TIME_LIMIT
-from ._formula_checks import (
+from ._block_checkers import check_inverted_residual, check_mbconv_forward, check_se
+from ._case_runner import DEFAULT_TIME_LIMIT
+from ._formula_checkers import (
     check_conv_params,
     check_depthwise_separable_macs,
     check_fused_params,

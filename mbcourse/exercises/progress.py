@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "widget_bundle"]
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def widget_bundle(widget: Any, **kwargs: Any) -> dict[str, Any]:
+    """A widget's MIME bundle under ipywidgets 8 (``_repr_mimebundle_``) and 7.7 (Colab's, whose
+    widgets only have ``_ipython_display_``; this is the bundle it displays)."""
+    if hasattr(widget, "_repr_mimebundle_"):
+        return dict(widget._repr_mimebundle_(**kwargs) or {})
+    bundle: dict[str, Any] = {"text/plain": repr(widget)}
+    if getattr(widget, "_view_name", None) is not None:
+        bundle[WIDGET_VIEW] = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+    return bundle
 
 
 class Progress:
@@ -78,14 +91,6 @@ class Progress:
             self._widget.value = f"<b>{escape(self.line())}</b>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return widget_bundle(self.widget(), self.line())
-
-
-def widget_bundle(widget: Any, text: str) -> dict[str, Any]:
-    """The MIME bundle that shows ``widget`` in a notebook, with ``text`` for plain-text outputs.
-
-    Written out rather than taken from ``widget._repr_mimebundle_``, which ipywidgets 7.7 (the
-    version Colab ships) lacks; the widget-view format is the same in ipywidgets 7 and 8.
-    """
-    view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
-    return {"application/vnd.jupyter.widget-view+json": view, "text/plain": text}
+        bundle = widget_bundle(self.widget(), **kwargs)
+        bundle["text/plain"] = self.line()
+        return bundle

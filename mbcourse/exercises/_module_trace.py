@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._cases import CaseError, Session
+from ._case_runner import CaseError, Session
 
 __all__ = [
     "Call",

@@ -1,6 +1,6 @@
 """Checkers for blocks: the learner's InvertedResidual, SE and MBConv against
 :mod:`mbcourse.blocks`, with the reference's weights copied in layer by layer (see
-:mod:`._modules`), in eval mode, on small random inputs. When the outputs differ, known wrong
+:mod:`._module_trace`), in eval mode, on small random inputs. When the outputs differ, known wrong
 variants (computed from the reference's own layers) are tried, to name the mistake."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..blocks import InvertedResidual, MBConv, SqueezeExcitation, make_divisible
-from . import _modules as M
-from ._cases import (
+from . import _module_trace as M
+from ._case_runner import (
     DEFAULT_TIME_LIMIT,
     Case,
     CaseError,
@@ -128,8 +128,15 @@ def _act_mismatch(
 
 
 def _output_case(
-    s: Session, mine: nn.Module, ref: nn.Module, x: Tensor, call: str, label: str,
-    reference: str, variants: Callable[[], Variants], extra: Callable[[Tensor], str | None],
+    s: Session,
+    mine: nn.Module,
+    ref: nn.Module,
+    x: Tensor,
+    call: str,
+    label: str,
+    reference: str,
+    variants: Callable[[], Variants],
+    extra: Callable[[Tensor], str | None],
 ) -> str:
     """Compare outputs; on a difference, name the first wrong variant that reproduces it."""
     got = M.forward(s, mine, x.clone(), what=f"{call}(x)")
@@ -190,17 +197,25 @@ def _ir_variants(ref: InvertedResidual, x: Tensor) -> Variants:
         return ref.project(h) + res
 
     return [
-        ("There is an activation (ReLU6) after the projection: MobileNetV2's bottleneck is "
-         "linear, the 1×1 projection has BatchNorm and no activation.",
-         lambda: F.relu6(proj) + res),
-        ("There is a ReLU after the projection: MobileNetV2's bottleneck is linear.",
-         lambda: F.relu(proj) + res),
-        ("The residual is missing: with stride 1 and equal channels the block returns x + F(x).",
-         lambda: proj if ref.use_residual else nothing),
+        (
+            "There is an activation (ReLU6) after the projection: MobileNetV2's bottleneck is "
+            "linear, the 1×1 projection has BatchNorm and no activation.",
+            lambda: F.relu6(proj) + res,
+        ),
+        (
+            "There is a ReLU after the projection: MobileNetV2's bottleneck is linear.",
+            lambda: F.relu(proj) + res,
+        ),
+        (
+            "The residual is missing: with stride 1 and equal channels the block returns x + F(x).",
+            lambda: proj if ref.use_residual else nothing,
+        ),
         ("You use ReLU where MobileNetV2 uses ReLU6 (clipped at 6).", relu_path),
-        ("The residual is added before an activation; return x + project(...) with no "
-         "activation after the sum.",
-         lambda: F.relu6(proj + res) if ref.use_residual else nothing),
+        (
+            "The residual is added before an activation; return x + project(...) with no "
+            "activation after the sum.",
+            lambda: F.relu6(proj + res) if ref.use_residual else nothing,
+        ),
     ]
 
 
@@ -234,15 +249,23 @@ def check_inverted_residual(
             x = _input((2, c_in, 8, 8), seed)
             _match(s, mine, ref, x, f"{call} forward", _ir_explain(c_in, t))
             return _output_case(
-                s, mine, ref, x, call, label,
+                s,
+                mine,
+                ref,
+                x,
+                call,
+                label,
                 f"mbcourse.blocks.InvertedResidual({args_text(*args)})",
-                lambda: _ir_variants(ref, x), lambda got: None,
+                lambda: _ir_variants(ref, x),
+                lambda got: None,
             )
 
         return Case(label, _in_context(run, c_in, c_out, stride))
 
     return run_cases(
-        "check_inverted_residual", name, [make(i, *row) for i, row in enumerate(table)],
+        "check_inverted_residual",
+        name,
+        [make(i, *row) for i, row in enumerate(table)],
         Session(signature.replace("cls", name), time_limit),
         hint="expand 1×1 + BN + ReLU6 (only if expand_ratio != 1) -> depthwise 3×3 + BN + ReLU6 "
         "-> 1×1 + BN (no activation) -> + x when stride == 1 and in == out.",
@@ -261,8 +284,10 @@ def _se_layers(
     if out.shape != x.shape:
         gate = out.shape[:2] == x.shape[:2] and out.numel() == x.shape[0] * x.shape[1]
         raise CaseError(
-            expected=f"an output of shape {shape}", got=f"an output of shape {tuple(out.shape)}",
-            mistake="Your module returns the gate; return the rescaled input x * gate." if gate
+            expected=f"an output of shape {shape}",
+            got=f"an output of shape {tuple(out.shape)}",
+            mistake="Your module returns the gate; return the rescaled input x * gate."
+            if gate
             else "SE keeps the shape: it multiplies each channel of x by its gate.",
         )
     fcs = [k.module for k in M.weighted_calls(calls) if isinstance(k.module, M.FULLY_CONNECTED)]
@@ -279,12 +304,17 @@ def _se_layers(
     sig1, sig2 = M.layer_signature(fc1), M.layer_signature(fc2)
     both = f"fc1: {M.describe(fc1)}; fc2: {M.describe(fc2)}"
     if sig1[3] != (1, 1) or sig2[3] != (1, 1):
-        raise CaseError(expected="1×1 convs (or Linear layers)", got=both,
-                        mistake="The excitation acts on the pooled (N, C, 1, 1) vector: use 1×1 "
-                        "convs.")
+        raise CaseError(
+            expected="1×1 convs (or Linear layers)",
+            got=both,
+            mistake="The excitation acts on the pooled (N, C, 1, 1) vector: use 1×1 convs.",
+        )
     if sig1[1] != c:
-        raise CaseError(expected=f"fc1 taking {c} channels", got=both,
-                        mistake=f"fc1 takes the pooled vector of all {c} channels.")
+        raise CaseError(
+            expected=f"fc1 taking {c} channels",
+            got=both,
+            mistake=f"fc1 takes the pooled vector of all {c} channels.",
+        )
     if sig1[2] != squeeze or sig2[1] != squeeze or sig2[2] != c:
         why = {
             r: "you used the reduction factor itself as the squeeze width",
@@ -298,8 +328,11 @@ def _se_layers(
             mistake=f"SE reduction from the wrong channel count: {why}.",
         )
     if fc1.bias is None or fc2.bias is None:
-        raise CaseError(expected="fc1 and fc2 with bias", got=both,
-                        mistake="SENet's (and torchvision's) excitation layers have a bias.")
+        raise CaseError(
+            expected="fc1 and fc2 with bias",
+            got=both,
+            mistake="SENet's (and torchvision's) excitation layers have a bias.",
+        )
     return [fc1, fc2]
 
 
@@ -310,22 +343,39 @@ def _se_variants(ref: SqueezeExcitation, x: Tensor) -> Variants:
         return ref.fc2(act(ref.fc1(pooled)))
 
     return [
-        ("Your SE has no sigmoid: the gate must be squashed into (0, 1) by a sigmoid.",
-         lambda: x * exc(mean)),
-        ("Your SE pools with max instead of mean: the squeeze is a global *average* pool.",
-         lambda: x * torch.sigmoid(exc(peak))),
-        ("Max pooling and no sigmoid: use the average pool and a sigmoid gate.",
-         lambda: x * exc(peak)),
-        ("There is no ReLU between fc1 and fc2.",
-         lambda: x * torch.sigmoid(exc(mean, lambda t: t))),
-        ("The activation between fc1 and fc2 is SiLU; SENet's SE (the reference) uses ReLU.",
-         lambda: x * torch.sigmoid(exc(mean, F.silu))),
-        ("Your gate uses softmax over the channels; SE uses a sigmoid, one independent gate per "
-         "channel.", lambda: x * torch.softmax(exc(mean), dim=1)),
-        ("You add the gate (x + gate); SE multiplies: x * gate.",
-         lambda: x + torch.sigmoid(exc(mean))),
-        ("The sigmoid is applied before fc2; the order is fc1 -> ReLU -> fc2 -> sigmoid.",
-         lambda: x * ref.fc2(torch.sigmoid(ref.fc1(mean)))),
+        (
+            "Your SE has no sigmoid: the gate must be squashed into (0, 1) by a sigmoid.",
+            lambda: x * exc(mean),
+        ),
+        (
+            "Your SE pools with max instead of mean: the squeeze is a global *average* pool.",
+            lambda: x * torch.sigmoid(exc(peak)),
+        ),
+        (
+            "Max pooling and no sigmoid: use the average pool and a sigmoid gate.",
+            lambda: x * exc(peak),
+        ),
+        (
+            "There is no ReLU between fc1 and fc2.",
+            lambda: x * torch.sigmoid(exc(mean, lambda t: t)),
+        ),
+        (
+            "The activation between fc1 and fc2 is SiLU; SENet's SE (the reference) uses ReLU.",
+            lambda: x * torch.sigmoid(exc(mean, F.silu)),
+        ),
+        (
+            "Your gate uses softmax over the channels; SE uses a sigmoid, one independent gate per "
+            "channel.",
+            lambda: x * torch.softmax(exc(mean), dim=1),
+        ),
+        (
+            "You add the gate (x + gate); SE multiplies: x * gate.",
+            lambda: x + torch.sigmoid(exc(mean)),
+        ),
+        (
+            "The sigmoid is applied before fc2; the order is fc1 -> ReLU -> fc2 -> sigmoid.",
+            lambda: x * ref.fc2(torch.sigmoid(ref.fc1(mean))),
+        ),
     ]
 
 
@@ -376,8 +426,12 @@ def check_se(
     if (bad := reject("check_se", cls, signature, True, verbose)) is not None:
         return bad
     name = subject_name(cls)
-    table = [(16, 4, (2, 16, 5, 7)), (32, 8, (2, 32, 4, 4)), (64, 16, (3, 64, 6, 6)),
-             (24, 4, (2, 24, 1, 1))]
+    table = [
+        (16, 4, (2, 16, 5, 7)),
+        (32, 8, (2, 32, 4, 4)),
+        (64, 16, (3, 64, 6, 6)),
+        (24, 4, (2, 24, 1, 1)),
+    ]
 
     def make(seed: int, c: int, r: int, shape: tuple[int, ...]) -> Case:
         call = f"{name}({c}, {r})"
@@ -391,16 +445,25 @@ def check_se(
             fc1, fc2 = _se_layers(s, mine, x, c, r, call)
             M.copy_weights([(fc1, ref.fc1), (fc2, ref.fc2)])
             return _output_case(
-                s, mine, ref, x, call, f"{label}: fc1 {c}→{c // r}, fc2 {c // r}→{c}",
+                s,
+                mine,
+                ref,
+                x,
+                call,
+                f"{label}: fc1 {c}→{c // r}, fc2 {c // r}→{c}",
                 f"mbcourse.blocks.SqueezeExcitation({c}, reduction={r})",
-                lambda: _se_variants(ref, x), lambda got: None,
+                lambda: _se_variants(ref, x),
+                lambda got: None,
             )
 
         return Case(label, run)
 
     cases = [make(i, *row) for i, row in enumerate(table)] + [_se_gate_case(cls, name)]
     return run_cases(
-        "check_se", name, cases, Session(signature.replace("cls", name), time_limit),
+        "check_se",
+        name,
+        cases,
+        Session(signature.replace("cls", name), time_limit),
         hint="avgpool (N, C, H, W) -> (N, C, 1, 1) -> fc1 C→C/r -> ReLU -> fc2 C/r→C -> sigmoid "
         "-> x * gate.",
         verbose=verbose,
@@ -409,8 +472,10 @@ def check_se(
 
 # --------------------------------------------------------------------------------------------
 _MB_PLACES = {
-    "expand": "after the expansion 1×1", "depthwise": "after the depthwise conv",
-    "se.activation": "inside the SE, between fc1 and fc2", "se.scale": "the SE gate",
+    "expand": "after the expansion 1×1",
+    "depthwise": "after the depthwise conv",
+    "se.activation": "inside the SE, between fc1 and fc2",
+    "se.scale": "the SE gate",
 }
 
 
@@ -422,20 +487,30 @@ def _mb_explain(c_in: int, expanded: int) -> Explain:
         se = [i for i, c in enumerate(convs) if c.on_pooled]
         main = [i for i, c in enumerate(convs) if not c.on_pooled]
         if not se:
-            return ("The SE is missing: MBConv applies squeeze-and-excitation after the depthwise "
-                    "conv.")
+            return (
+                "The SE is missing: MBConv applies squeeze-and-excitation after the depthwise conv."
+            )
         if main and se[0] > main[-1]:
-            return ("Your SE comes after the projection; in MBConv it sits between the depthwise "
-                    "conv and the 1×1 projection, on the expanded channels.")
+            return (
+                "Your SE comes after the projection; in MBConv it sits between the depthwise "
+                "conv and the 1×1 projection, on the expanded channels."
+            )
         width = M.layer_signature(convs[se[0]].module)[2]
         if width != squeeze:
-            note = (f" (that is {expanded} // 4: sized from the expanded width)"
-                    if width == expanded // 4 else "")
-            return (f"The SE squeezes to {width} channels{note}; EfficientNet sizes it from the "
-                    f"block input: max(1, in_channels // 4) = {squeeze}.")
+            note = (
+                f" (that is {expanded} // 4: sized from the expanded width)"
+                if width == expanded // 4
+                else ""
+            )
+            return (
+                f"The SE squeezes to {width} channels{note}; EfficientNet sizes it from the "
+                f"block input: max(1, in_channels // 4) = {squeeze}."
+            )
         if expanded == c_in and len(main) > 2:
-            return ("expand_ratio 1: the expanded width equals in_channels, so there is no "
-                    "expansion conv.")
+            return (
+                "expand_ratio 1: the expanded width equals in_channels, so there is no "
+                "expansion conv."
+            )
         return None
 
     return explain
@@ -445,27 +520,31 @@ def _mb_variants(ref: MBConv, x: Tensor) -> Variants:
     proj = ref.project(ref.se(ref.depthwise(ref.expand(x))))
     res: Tensor | int = x if ref.use_residual else 0
     return [
-        ("There is an activation after the projection: the 1×1 projection is linear "
-         "(BatchNorm, no activation).", lambda: F.silu(proj) + res),
-        ("The residual is missing: with stride 1 and equal channels MBConv returns x + F(x).",
-         lambda: proj if ref.use_residual else torch.full((1,), float("nan"))),
-        ("The SE is skipped in forward.",
-         lambda: ref.project(ref.depthwise(ref.expand(x))) + res),
+        (
+            "There is an activation after the projection: the 1×1 projection is linear "
+            "(BatchNorm, no activation).",
+            lambda: F.silu(proj) + res,
+        ),
+        (
+            "The residual is missing: with stride 1 and equal channels MBConv returns x + F(x).",
+            lambda: proj if ref.use_residual else torch.full((1,), float("nan")),
+        ),
+        ("The SE is skipped in forward.", lambda: ref.project(ref.depthwise(ref.expand(x))) + res),
     ]
 
 
 def _stochastic_depth_modules(model: nn.Module) -> list[nn.Module]:
-    return [
-        m for m in model.modules() if "StochasticDepth" in type(m).__name__ and hasattr(m, "p")
-    ]
+    return [m for m in model.modules() if "StochasticDepth" in type(m).__name__ and hasattr(m, "p")]
 
 
 def _mb_drop_case(cls: Any, name: str) -> Case:
     """Training mode with p = 0.5: every sample must be x (dropped) or x + F(x)/(1-p) (kept)."""
     args = (16, 16, 1, 6)
     call = f"{name}({args_text(*args)})"
-    label = (f"{call} in training mode, StochasticDepth p = 0.5, on x of shape (16, 16, 8, 8): "
-             "only the residual branch is dropped")
+    label = (
+        f"{call} in training mode, StochasticDepth p = 0.5, on x of shape (16, 16, 8, 8): "
+        "only the residual branch is dropped"
+    )
 
     def run(s: Session) -> str:
         ref = MBConv(*args).eval()
@@ -493,29 +572,39 @@ def _mb_drop_case(cls: Any, name: str) -> Case:
         kinds = []
         for n in range(x.shape[0]):
             options = {
-                "kept": x[n] + branch[n] / 0.5, "dropped": x[n],
-                "sum dropped": torch.zeros_like(x[n]), "sum kept": 2 * (x[n] + branch[n]),
+                "kept": x[n] + branch[n] / 0.5,
+                "dropped": x[n],
+                "sum dropped": torch.zeros_like(x[n]),
+                "sum kept": 2 * (x[n] + branch[n]),
                 "unscaled": x[n] + branch[n],
             }
             kinds.append(next((k for k, v in options.items() if M.close(got[n], v)), "other"))
         if all(k in ("kept", "dropped") for k in kinds):
-            return (f"{label}: {kinds.count('dropped')} of 16 samples dropped their branch, the "
-                    "others kept it scaled by 1/(1-p)")
+            return (
+                f"{label}: {kinds.count('dropped')} of 16 samples dropped their branch, the "
+                "others kept it scaled by 1/(1-p)"
+            )
         if any(k.startswith("sum") for k in kinds):
-            mistake = ("Stochastic depth is applied to the whole sum x + F(x); it must drop only "
-                       "the residual branch: x + stochastic_depth(F(x)).")
+            mistake = (
+                "Stochastic depth is applied to the whole sum x + F(x); it must drop only "
+                "the residual branch: x + stochastic_depth(F(x))."
+            )
         elif all(k == "unscaled" for k in kinds):
-            mistake = ("Nothing was dropped in training mode: apply the StochasticDepth module to "
-                       "the branch in forward.")
+            mistake = (
+                "Nothing was dropped in training mode: apply the StochasticDepth module to "
+                "the branch in forward."
+            )
         elif "unscaled" in kinds:
-            mistake = ("Kept branches must be scaled by 1/(1-p) (mbcourse's StochasticDepth "
-                       "does it).")
+            mistake = (
+                "Kept branches must be scaled by 1/(1-p) (mbcourse's StochasticDepth does it)."
+            )
         else:
             mistake = None
         n = next(i for i, k in enumerate(kinds) if k not in ("kept", "dropped"))
         raise CaseError(
             expected="each sample is either x (branch dropped) or x + F(x)/(1-p) (kept)",
-            got=f"sample {n} is neither", mistake=mistake,
+            got=f"sample {n} is neither",
+            mistake=mistake,
         )
 
     return Case(label, run)
@@ -551,10 +640,17 @@ def check_mbconv_forward(
             M.randomize(ref, torch.Generator().manual_seed(seed))
             mine = _build(s, cls, args, call)
             x = _input((2, args[0], 8, 8), seed)
-            calls, ref_calls = _match(s, mine, ref, x, f"{call} forward",
-                                      _mb_explain(args[0], expanded))
+            calls, ref_calls = _match(
+                s, mine, ref, x, f"{call} forward", _mb_explain(args[0], expanded)
+            )
             return _output_case(
-                s, mine, ref, x, call, label, f"mbcourse.blocks.MBConv({args_text(*args)})",
+                s,
+                mine,
+                ref,
+                x,
+                call,
+                label,
+                f"mbcourse.blocks.MBConv({args_text(*args)})",
                 lambda: _mb_variants(ref, x),
                 lambda got: _act_mismatch(calls, ref_calls, _MB_PLACES),
             )
@@ -564,7 +660,10 @@ def check_mbconv_forward(
     cases = [make(i, args, note) for i, (args, note) in enumerate(table)]
     cases.append(_mb_drop_case(cls, name))
     return run_cases(
-        "check_mbconv_forward", name, cases, Session(signature.replace("cls", name), time_limit),
+        "check_mbconv_forward",
+        name,
+        cases,
+        Session(signature.replace("cls", name), time_limit),
         hint="expand 1×1 + SiLU (if the expanded width != in) -> depthwise k×k + SiLU -> SE "
         "(squeeze max(1, in // 4), SiLU) -> 1×1 projection, no activation -> x + "
         "stochastic_depth(branch) when stride == 1 and in == out.",

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import costs
 from ..blocks import FusedMBConv, InvertedResidual, make_divisible
-from ._cases import (
+from ._case_runner import (
     DEFAULT_TIME_LIMIT,
     Case,
     CaseError,
@@ -34,8 +34,13 @@ Candidates = list[tuple[int, str]]
 
 
 def _count_case(
-    fn: Callable[..., Any], name: str, args: tuple[int, ...], note: str, expected: int,
-    expected_text: str, candidates: Candidates,
+    fn: Callable[..., Any],
+    name: str,
+    args: tuple[int, ...],
+    note: str,
+    expected: int,
+    expected_text: str,
+    candidates: Candidates,
 ) -> Case:
     """A case comparing the count ``fn(*args)`` with ``expected``, naming known wrong formulas."""
     call = f"{name}({args_text(*args)})"
@@ -45,7 +50,8 @@ def _count_case(
         got = as_count(s.call(fn, *args, what=call), name)
         if got != expected:
             raise CaseError(
-                expected=expected_text, got=f"{got:,}",
+                expected=expected_text,
+                got=f"{got:,}",
                 mistake=diagnose(got, expected, candidates),
             )
         return f"{label} = {expected:,}"
@@ -73,23 +79,41 @@ def check_conv_params(
     for c_in, c_out, k, g, note in table:
         expected = costs.conv(c_in, c_out, k, 1, groups=g).params
         candidates = [
-            (c_in * c_out * k * k, "You ignored groups: with groups=g each filter sees only "
-             "c_in/g input channels, so the count is c_out·(c_in/g)·k²."),
-            (expected + c_out, "You added one bias per output channel; count the weights only "
-             "(a conv followed by BatchNorm has no bias)."),
-            (c_in * c_out * k // g, "A k×k kernel has k² = k·k weights per pair of input and "
-             "output channels, not k."),
-            (c_in * c_out * k * k // (g * g), "You divided by groups twice: it is "
-             "c_out·(c_in/g)·k², one division."),
-            ((c_in + c_out) * k * k // g, "Multiply the channel counts, don't add them: every "
-             "output channel has a filter over the input channels."),
+            (
+                c_in * c_out * k * k,
+                "You ignored groups: with groups=g each filter sees only "
+                "c_in/g input channels, so the count is c_out·(c_in/g)·k².",
+            ),
+            (
+                expected + c_out,
+                "You added one bias per output channel; count the weights only "
+                "(a conv followed by BatchNorm has no bias).",
+            ),
+            (
+                c_in * c_out * k // g,
+                "A k×k kernel has k² = k·k weights per pair of input and output channels, not k.",
+            ),
+            (
+                c_in * c_out * k * k // (g * g),
+                "You divided by groups twice: it is c_out·(c_in/g)·k², one division.",
+            ),
+            (
+                (c_in + c_out) * k * k // g,
+                "Multiply the channel counts, don't add them: every "
+                "output channel has a filter over the input channels.",
+            ),
         ]
         args = (c_in, c_out, k) if g == 1 else (c_in, c_out, k, g)
-        cases.append(_count_case(fn, name, args, note, expected, f"{expected:,} weights",
-                                 candidates))
+        cases.append(
+            _count_case(fn, name, args, note, expected, f"{expected:,} weights", candidates)
+        )
     return run_cases(
-        "check_conv_params", name, cases, Session(signature.replace("fn", name), time_limit),
-        hint="Each of the c_out filters has (c_in / groups) × k × k weights.", verbose=verbose,
+        "check_conv_params",
+        name,
+        cases,
+        Session(signature.replace("fn", name), time_limit),
+        hint="Each of the c_out filters has (c_in / groups) × k × k weights.",
+        verbose=verbose,
     )
 
 
@@ -104,31 +128,52 @@ def check_depthwise_separable_macs(
         return bad
     name = subject_name(fn)
     cases = []
-    for c_in, c_out, k, h, w in [(32, 64, 3, 112, 112), (16, 24, 5, 28, 14), (64, 64, 3, 7, 7),
-                                 (3, 8, 3, 10, 20)]:
+    for c_in, c_out, k, h, w in [
+        (32, 64, 3, 112, 112),
+        (16, 24, 5, 28, 14),
+        (64, 64, 3, 7, 7),
+        (3, 8, 3, 10, 20),
+    ]:
         expected = costs.depthwise_separable(c_in, c_out, k, (h, w)).macs
         hw = h * w
         dw, pw = c_in * k * k * hw, c_in * c_out * hw
         candidates = [
-            (c_in * c_out * k * k * hw, "That is a standard k×k conv. Separable = depthwise "
-             "(c_in·k²·h·w) + pointwise (c_in·c_out·h·w)."),
-            (dw, "You counted only the depthwise conv; add the 1×1 pointwise conv "
-             "(c_in·c_out·h·w)."),
+            (
+                c_in * c_out * k * k * hw,
+                "That is a standard k×k conv. Separable = depthwise "
+                "(c_in·k²·h·w) + pointwise (c_in·c_out·h·w).",
+            ),
+            (
+                dw,
+                "You counted only the depthwise conv; add the 1×1 pointwise conv (c_in·c_out·h·w).",
+            ),
             (pw, "You counted only the pointwise conv; add the depthwise conv (c_in·k²·h·w)."),
-            (c_in * c_in * k * k * hw + pw, "You counted the depthwise conv as a regular "
-             "c_in→c_in conv; each channel has its own single k×k filter."),
-            (2 * expected, "That is FLOPs (2 per multiply-add); the question asks for "
-             "multiply-adds."),
+            (
+                c_in * c_in * k * k * hw + pw,
+                "You counted the depthwise conv as a regular "
+                "c_in→c_in conv; each channel has its own single k×k filter.",
+            ),
+            (
+                2 * expected,
+                "That is FLOPs (2 per multiply-add); the question asks for multiply-adds.",
+            ),
             (c_in * k * hw + pw, "A k×k kernel has k² weights, not k."),
-            (c_in * k * k + c_in * c_out, "You counted weights (parameters), not multiply-adds: "
-             "each weight is used at every one of the h·w positions."),
+            (
+                c_in * k * k + c_in * c_out,
+                "You counted weights (parameters), not multiply-adds: "
+                "each weight is used at every one of the h·w positions.",
+            ),
         ]
         note = f"{c_in}→{c_out} channels, {k}×{k}, on {h}×{w}"
         expected_text = f"{expected:,} multiply-adds (depthwise {dw:,} + pointwise {pw:,})"
-        cases.append(_count_case(fn, name, (c_in, c_out, k, h, w), note, expected,
-                                 expected_text, candidates))
+        cases.append(
+            _count_case(fn, name, (c_in, c_out, k, h, w), note, expected, expected_text, candidates)
+        )
     return run_cases(
-        checker, name, cases, Session(signature.replace("fn", name), time_limit),
+        checker,
+        name,
+        cases,
+        Session(signature.replace("fn", name), time_limit),
         hint="Multiply-adds of a conv = (weights per output position) × (output positions h·w).",
         verbose=verbose,
     )
@@ -154,23 +199,32 @@ def check_residual_rule(
             if got == expected:
                 return f"{label} -> {expected}"
             if expected:
-                mistake = ("With stride 1 and equal channels the output has exactly the input's "
-                           "shape, and the block does add the input.")
+                mistake = (
+                    "With stride 1 and equal channels the output has exactly the input's "
+                    "shape, and the block does add the input."
+                )
             elif stride != 1:
-                mistake = ("You add the residual at stride 2: the output is half as high and "
-                           "wide as the input, so x and F(x) cannot be added.")
+                mistake = (
+                    "You add the residual at stride 2: the output is half as high and "
+                    "wide as the input, so x and F(x) cannot be added."
+                )
             else:
-                mistake = (f"You add the residual when the channels differ ({c_in} in, {c_out} "
-                           "out): x and F(x) have different shapes.")
+                mistake = (
+                    f"You add the residual when the channels differ ({c_in} in, {c_out} "
+                    "out): x and F(x) have different shapes."
+                )
             raise CaseError(expected=str(expected), got=str(got), mistake=mistake)
 
         return Case(label, run)
 
     table = [(16, 16, 1), (16, 16, 2), (16, 24, 1), (24, 16, 2), (96, 96, 1), (32, 64, 2)]
     return run_cases(
-        "check_residual_rule", name, [make(*row) for row in table],
+        "check_residual_rule",
+        name,
+        [make(*row) for row in table],
         Session(signature.replace("fn", name), time_limit),
-        hint="x + F(x) needs F(x) to have x's shape.", verbose=verbose,
+        hint="x + F(x) needs F(x) to have x's shape.",
+        verbose=verbose,
     )
 
 
@@ -185,15 +239,26 @@ def _fused_candidates(c_in: int, c_out: int, e: int, k: int, expected: int) -> C
 
     if ce == c_in:
         return [
-            (c_in * c_in * k * k + 2 * c_in + c_in * c_out + 2 * c_out, "When the expanded "
-             "width equals c_in (expand_ratio 1) there is a single k×k conv straight to c_out "
-             "(+ BatchNorm) and no 1×1 projection."),
-            (c_in * c_out * k * k, "You forgot BatchNorm's parameters: 2 per channel (scale γ "
-             "and shift β)."),
-            (c_in * c_out * k * k + 4 * c_out, "BatchNorm has 2 learnable parameters per "
-             "channel; its running mean and variance are buffers, not parameters."),
-            (c_out * k * k + 2 * c_out, "That is the depthwise formula (c·k²); the fused conv is "
-             "a regular conv: every output channel sees all c_in inputs, c_in·c_out·k²."),
+            (
+                c_in * c_in * k * k + 2 * c_in + c_in * c_out + 2 * c_out,
+                "When the expanded "
+                "width equals c_in (expand_ratio 1) there is a single k×k conv straight to c_out "
+                "(+ BatchNorm) and no 1×1 projection.",
+            ),
+            (
+                c_in * c_out * k * k,
+                "You forgot BatchNorm's parameters: 2 per channel (scale γ and shift β).",
+            ),
+            (
+                c_in * c_out * k * k + 4 * c_out,
+                "BatchNorm has 2 learnable parameters per "
+                "channel; its running mean and variance are buffers, not parameters.",
+            ),
+            (
+                c_out * k * k + 2 * c_out,
+                "That is the depthwise formula (c·k²); the fused conv is "
+                "a regular conv: every output channel sees all c_in inputs, c_in·c_out·k².",
+            ),
         ]
     bn = 2 * (ce + c_out)
     twice = "You counted the expansion twice: a separate 1×1 expansion as well as the fused conv."
@@ -201,20 +266,34 @@ def _fused_candidates(c_in: int, c_out: int, e: int, k: int, expected: int) -> C
         (expected + c_in * ce + 2 * ce, f"{twice} The fused k×k conv *is* the expansion."),
         (expected + c_in * ce, f"{twice} The fused k×k conv *is* the expansion."),
         (formula(c_in * e * e), "You applied the expansion ratio twice (c_in·e²)."),
-        (expected - bn, "You forgot BatchNorm's parameters: 2 per channel (scale γ and shift β) "
-         "after each conv, 2·(c_exp + c_out)."),
+        (
+            expected - bn,
+            "You forgot BatchNorm's parameters: 2 per channel (scale γ and shift β) "
+            "after each conv, 2·(c_exp + c_out).",
+        ),
         (expected - 2 * ce, "You forgot the BatchNorm after the fused conv (2·c_exp)."),
         (expected - 2 * c_out, "You forgot the BatchNorm after the projection (2·c_out)."),
-        (expected + bn, "BatchNorm has 2 learnable parameters per channel; its running mean and "
-         "variance are buffers, not parameters."),
-        (ce * k * k + 2 * ce + ce * c_out + 2 * c_out, "You used the depthwise formula "
-         "(c_exp·k²) for the fused conv; it is a regular conv: c_in·c_exp·k²."),
-        (c_in * ce + 4 * ce + ce * k * k + ce * c_out + 2 * c_out, "That is the unfused MBConv "
-         "(1×1 expansion + depthwise, without SE); the fused block replaces both with one "
-         "regular k×k conv c_in→c_exp."),
+        (
+            expected + bn,
+            "BatchNorm has 2 learnable parameters per channel; its running mean and "
+            "variance are buffers, not parameters.",
+        ),
+        (
+            ce * k * k + 2 * ce + ce * c_out + 2 * c_out,
+            "You used the depthwise formula "
+            "(c_exp·k²) for the fused conv; it is a regular conv: c_in·c_exp·k².",
+        ),
+        (
+            c_in * ce + 4 * ce + ce * k * k + ce * c_out + 2 * c_out,
+            "That is the unfused MBConv "
+            "(1×1 expansion + depthwise, without SE); the fused block replaces both with one "
+            "regular k×k conv c_in→c_exp.",
+        ),
         (expected + ce + c_out, "Convs followed by BatchNorm have no bias."),
-        (formula(c_in * e), f"The expanded width is make_divisible(c_in·e, 8) = {ce}, "
-         f"not {c_in * e}."),
+        (
+            formula(c_in * e),
+            f"The expanded width is make_divisible(c_in·e, 8) = {ce}, not {c_in * e}.",
+        ),
     ]
 
 
@@ -244,15 +323,25 @@ def check_fused_params(
             raise RuntimeError("check_fused_params: mbcourse.costs disagrees with the module")
         ce = make_divisible(c_in * e, 8)
         detail = (
-            f"one {k}×{k} conv {c_in}→{c_out} + BatchNorm" if ce == c_in else
-            f"fused {k}×{k} conv {c_in}→{ce} + BatchNorm, then 1×1 {ce}→{c_out} + BatchNorm"
+            f"one {k}×{k} conv {c_in}→{c_out} + BatchNorm"
+            if ce == c_in
+            else f"fused {k}×{k} conv {c_in}→{ce} + BatchNorm, then 1×1 {ce}→{c_out} + BatchNorm"
         )
-        case = _count_case(fn, name, (c_in, c_out, e, k), note, expected,
-                           f"{expected:,} parameters ({detail})",
-                           _fused_candidates(c_in, c_out, e, k, expected))
+        case = _count_case(
+            fn,
+            name,
+            (c_in, c_out, e, k),
+            note,
+            expected,
+            f"{expected:,} parameters ({detail})",
+            _fused_candidates(c_in, c_out, e, k, expected),
+        )
         cases.append(Case(case.label, _with_detail(case.run, detail)))
     return run_cases(
-        "check_fused_params", name, cases, Session(signature.replace("fn", name), time_limit),
+        "check_fused_params",
+        name,
+        cases,
+        Session(signature.replace("fn", name), time_limit),
         hint="Fused conv c_in·c_exp·k², projection c_exp·c_out, and 2 per channel for each "
         "BatchNorm; with c_exp == c_in a single k×k conv c_in→c_out.",
         verbose=verbose,

@@ -1,8 +1,13 @@
-"""Exercise objects with live widgets: numeric, shape, multiple choice and code exercises.
+"""The four kinds of exercise: numeric, shape, multiple choice and code.
 
 Each class works without widgets (``q.check(text)`` returns a :class:`Feedback`,
 ``q.hint()`` returns the next hint) and builds its ``ipywidgets`` view lazily on first access to
-``.widget`` or when displayed. Only core widgets are used (``HTML``, ``HTMLMath``, ``Text``,
+``.widget`` or when displayed. Displayed, an exercise is two things at once: the widget (what
+Jupyter, Colab and VS Code show) and a ``text/html`` element carrying the exercise as data (its
+:meth:`spec`), which the rendered book's script ``_ext/exercises.js`` turns into the same
+exercise, checked in the page with the same rules and the same words (see :mod:`.page`).
+
+Only core widgets are used (``HTML``, ``HTMLMath``, ``Text``,
 ``RadioButtons``, ``Button``, ``HBox``, ``VBox``), which JupyterLab, classic Notebook, VS Code and
 Colab render without extensions. The text box keeps what the learner typed; every callback turns
 errors into a message in the widget, never a traceback.
@@ -19,7 +24,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .feedback import CORRECT, INCORRECT, INVALID, CheckResult, Feedback
-from .parsing import AnswerError, format_number, parse_number, parse_shape
+from .parsing import (
+    AnswerError,
+    format_number,
+    format_percent,
+    normalise,
+    parse_number,
+    parse_shape,
+    quote,
+)
 from .progress import Progress, widget_bundle
 from .sandbox import CappedStream
 
@@ -62,9 +75,14 @@ def _check_hints(owner: str, hints: object) -> tuple[str, ...]:
 
 
 class _Exercise:
-    """Prompt, hints revealed one at a time, attempts, progress and the widget scaffold."""
+    """Prompt, hints revealed one at a time, attempts, progress and the widget scaffold.
+
+    ``key`` names the exercise in its :class:`Progress` (and in the page's stored progress):
+    the chapter exercises use their number, ``"3.1"``; the default is the class and prompt.
+    """
 
     _check_label = "Check"
+    kind = ""  # "number", "shape", "choice" or "code": the page script's name for the kind
 
     def __init__(
         self,
@@ -83,6 +101,8 @@ class _Exercise:
         self.hints = _check_hints(owner, hints)
         self.progress = progress
         self.key = key if key is not None else f"{owner}: {prompt}"
+        number = re.fullmatch(r"([0-9]+)\.[0-9]+", self.key)
+        self.chapter = str(int(number.group(1))) if number else None
         self.hints_shown = 0
         self.attempts = 0
         self.solved = False
@@ -144,11 +164,13 @@ class _Exercise:
             button_style="primary",
             icon="check",
             tooltip="Check your answer",
+            layout=widgets.Layout(width="auto"),  # the label is never cut off
         )
         parts["hint"] = widgets.Button(
             description="Hint",
             disabled=not self.hints,
             tooltip="Reveal the next hint" if self.hints else "No hints for this exercise",
+            layout=widgets.Layout(width="auto"),
         )
         parts["feedback"] = widgets.HTML(value="")
         parts["hints"] = widgets.HTML(value="")
@@ -213,12 +235,32 @@ class _Exercise:
     def check(self, answer: Any) -> Feedback | CheckResult:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    # ---- the page's copy --------------------------------------------------------------------
+    def spec(self) -> dict[str, Any]:
+        """Everything the page script needs to show and check this exercise (JSON-ready):
+        ``id``, ``chapter``, ``kind``, ``prompt_html``, ``hints`` (plain) and ``hints_html``,
+        plus the kind's own fields (answer, tolerance, known mistakes, options, ...)."""
+        return {
+            "id": self.key,
+            "chapter": self.chapter,
+            "kind": self.kind,
+            "prompt_html": prompt_html(self.prompt),
+            "hints": list(self.hints),
+            "hints_html": [prompt_html(h) for h in self.hints],
+            "check_label": self._check_label,
+        }
+
     # ---- display -------------------------------------------------------------------------
     def _plain_text(self) -> str:
         return f"{self.prompt}\n(Interactive exercise: run this notebook to check your answer.)"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        return widget_bundle(self.widget, self._plain_text())
+        from .page import exercise_html
+
+        bundle = widget_bundle(self.widget, **kwargs)
+        bundle["text/plain"] = self._plain_text()
+        bundle["text/html"] = exercise_html(self.spec())
+        return bundle
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.prompt!r})"
@@ -260,6 +302,7 @@ class NumericQuestion(_TextAnswer):
     """
 
     _placeholder = "a number, e.g. 2128 or 3.5e6"
+    kind = "number"
 
     def __init__(
         self,
@@ -329,13 +372,31 @@ class NumericQuestion(_TextAnswer):
         diff = value - target
         side = "high" if diff > 0 else "low"
         message = f"Too {side} by {format_number(abs(diff), self.units)}"
-        if target != 0:
-            message += f" ({abs(diff) / abs(target):.1%} {'above' if diff > 0 else 'below'})"
+        if target != 0 and abs(diff) / abs(target) < 100:
+            where = "above" if diff > 0 else "below"
+            message += f" ({format_percent(abs(diff) / abs(target))} {where})"
         message += "."
         message += _factor_note(value, target)
         if self.tolerance > 0:
             message += f" (Answers within ±{format_number(self.tolerance, self.units)} count.)"
         return Feedback(False, message + " Try again.", INCORRECT)
+
+    def spec(self) -> dict[str, Any]:
+        """The page's copy: answer, tolerance, units, known mistakes and explanation."""
+        return {
+            **super().spec(),
+            "answer": float(self.answer),
+            "tolerance": self.tolerance,
+            "units": self.units,
+            "mistakes": [[value, why] for value, why in self.mistakes.items()],
+            "explanation": self.explanation,
+            "placeholder": self._placeholder,
+        }
+
+
+def _isclose(a: float, b: float, rel_tol: float) -> bool:
+    """``math.isclose`` without ``abs_tol``, written out as the page script computes it."""
+    return abs(a - b) <= rel_tol * max(abs(a), abs(b))
 
 
 def _factor_note(value: float, target: float) -> str:
@@ -343,16 +404,16 @@ def _factor_note(value: float, target: float) -> str:
         return ""
     ratio = value / target
     if ratio < 0:
-        return " The sign is wrong." if math.isclose(-ratio, 1, rel_tol=0.01) else ""
+        return " The sign is wrong." if _isclose(-ratio, 1, 0.01) else ""
     power = math.log10(ratio)
     if abs(power - round(power)) < 0.005 and round(power) != 0:
         return (
             f" Your answer is 10^{round(power)} times the answer: check the units and powers of "
             "ten (k, M, G)."
         )
-    if math.isclose(ratio, 2, rel_tol=0.02):
+    if _isclose(ratio, 2, 0.02):
         return " That is about twice the answer: is something counted twice?"
-    if math.isclose(ratio, 0.5, rel_tol=0.02):
+    if _isclose(ratio, 0.5, 0.02):
         return " That is about half the answer: is a part missing?"
     return ""
 
@@ -363,6 +424,7 @@ class ShapeQuestion(_TextAnswer):
     position (and its dimension name: ``dims`` defaults to ``N, C, H, W`` for 4-D answers)."""
 
     _placeholder = "e.g. 1, 24, 56, 56"
+    kind = "shape"
 
     def __init__(
         self,
@@ -442,7 +504,8 @@ class ShapeQuestion(_TextAnswer):
         if len(shape) != len(target):
             names = f" ({', '.join(self.dims)})" if self.dims else ""
             message = (
-                f"Wrong rank: your shape {shown} has {len(shape)} entries, but the output has "
+                f"Wrong rank: your shape {shown} has {len(shape)} "
+                f"{'entry' if len(shape) == 1 else 'entries'}, but the output has "
                 f"{len(target)}{names}."
             )
             if len(shape) == len(target) - 1:
@@ -464,10 +527,23 @@ class ShapeQuestion(_TextAnswer):
             message += ", ".join(self._name(i) for i in right) + "."
         return Feedback(False, message, INCORRECT)
 
+    def spec(self) -> dict[str, Any]:
+        """The page's copy: the shape, the dimension names, known mistakes and explanation."""
+        return {
+            **super().spec(),
+            "answer": list(self.answer),
+            "dims": list(self.dims),
+            "mistakes": [[list(shape), why] for shape, why in self.mistakes.items()],
+            "explanation": self.explanation,
+            "placeholder": self._placeholder,
+        }
+
 
 class MultipleChoice(_Exercise):
     """Choose one option. ``options`` maps each option's text to its explanation; the chosen
     option's explanation is shown after every answer, all of them once solved."""
+
+    kind = "choice"
 
     def __init__(
         self,
@@ -489,6 +565,12 @@ class MultipleChoice(_Exercise):
                 raise ValueError(
                     f"{owner}: option {text!r} needs an explanation (a non-empty string)"
                 )
+        for text in options:
+            if normalise(text) != text:
+                raise ValueError(
+                    f"{owner}: option {text!r} must not start or end with spaces, nor hold a "
+                    "Unicode minus or full-width digits (answers are compared after normalising)"
+                )
         if correct not in options:
             raise ValueError(
                 f"{owner}: correct={correct!r} is not one of the options {list(options)}"
@@ -499,18 +581,18 @@ class MultipleChoice(_Exercise):
 
     def _resolve(self, choice: Any) -> str:
         labels = list(self.options)
-        if choice is None or (isinstance(choice, str) and not choice.strip()):
+        if choice is None or (isinstance(choice, str) and not normalise(choice)):
             raise AnswerError("Pick an option first, then press Check.")
         if isinstance(choice, str):
-            text = choice.strip()
+            text = normalise(choice)
             if text in self.options:
                 return text
-            if len(text) == 1 and text.isalpha() and ord(text.upper()) - 65 < len(labels):
+            if re.fullmatch(r"[A-Za-z]", text) and ord(text.upper()) - 65 < len(labels):
                 return labels[ord(text.upper()) - 65]
-            raise AnswerError(f"{choice!r} is not one of the options.")
+            raise AnswerError(f"{quote(text)} is not one of the options.")
         if isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice < len(labels):
             return labels[choice]
-        raise AnswerError(f"{choice!r} is not one of the options.")
+        raise AnswerError(f"{choice} is not one of the options.")
 
     def check(self, choice: Any) -> Feedback:
         """Judge a choice: the option's text, its letter (``"A"``) or its 0-based index."""
@@ -533,6 +615,14 @@ class MultipleChoice(_Exercise):
         self._record(result)
         return result
 
+    def spec(self) -> dict[str, Any]:
+        """The page's copy: the options with their explanations, and the right one."""
+        return {
+            **super().spec(),
+            "options": [[label, why] for label, why in self.options.items()],
+            "correct": self.correct,
+        }
+
     def _input_widget(self) -> Any:
         import ipywidgets as widgets
 
@@ -553,8 +643,11 @@ class CodeExercise(_Exercise):
     The Check button looks ``name`` up in the notebook's namespace (``namespace`` if given, else
     ``IPython.get_ipython().user_ns``) and runs ``checker(obj)`` (one of
     :mod:`mbcourse.exercises.checkers`, or any function returning a :class:`CheckResult`).
-    ``check(obj)`` does the same in plain Python.
+    ``check(obj)`` does the same in plain Python. In the rendered book (no Python) the page
+    shows the exercise and its hints and a button that opens the chapter in Colab.
     """
+
+    kind = "code"
 
     def __init__(
         self,
@@ -619,6 +712,11 @@ class CodeExercise(_Exercise):
 
     def _read_input(self) -> object:
         return _MISSING
+
+    def spec(self) -> dict[str, Any]:
+        """The page's copy: the name to define and the checker that a notebook runs."""
+        checker = getattr(self.checker, "__name__", "the checker")
+        return {**super().spec(), "name": self.name, "checker": checker}
 
     def _plain_text(self) -> str:
         checker = getattr(self.checker, "__name__", "the checker")
