@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ..inference import optimize_for_inference
 from ..latency import compare_latency
+from ..models.weights import load_torchvision_weights
 from .onnx import Exporter, OrtModule, check_equal, export_onnx, ort_session
 from .quantize import quantize_int8
 
@@ -81,8 +82,10 @@ def onnx_benchmark_rows(
 ) -> list[dict[str, Any]]:
     """Time each network's deployments side by side, in one process, in interleaved rounds.
 
-    ``builders``: ``{name: (ours, torchvision's or None)}`` (no weights are downloaded: both
-    get BatchNorm statistics from random batches). Per network, one
+    ``builders``: ``{name: (ours, torchvision's or None)}``. No weights are downloaded:
+    torchvision's model gets BatchNorm statistics from random batches and ours a copy of its
+    weights (:func:`~mbcourse.models.weights.load_torchvision_weights`), so both compute the
+    same function. Per network, one
     :func:`~mbcourse.latency.compare_latency` call times torchvision eager, ours eager, ours
     ``optimize_for_inference`` and both models in ONNX Runtime fp32 and int8 (static QDQ,
     calibrated on random images). Returns rows ``{"model", "variant", "median_ms",
@@ -96,9 +99,15 @@ def onnx_benchmark_rows(
     for name, (ours_build, tv_build) in builders.items():
         modules: dict[str, nn.Module] = {}
         pairs = [("ours", ours_build)] + ([("torchvision", tv_build)] if tv_build else [])
-        for who, build in pairs:
+        reference_model: nn.Module | None = None
+        for who, build in reversed(pairs):  # torchvision's first: ours gets its weights
             torch.manual_seed(0)
-            model = _calibrate_batchnorm(build(), (8, *shape[1:]), seed=0)
+            model = build()
+            if reference_model is not None:
+                load_torchvision_weights(model, reference_model)
+            else:
+                model = _calibrate_batchnorm(model, (8, *shape[1:]), seed=0)
+            reference_model = model if who == "torchvision" else None
             variants = deployment_variants(model, shape, calibration=calibration,
                                            threads=threads, exporter=exporter,
                                            prefix=f"{name}_{who}_")
