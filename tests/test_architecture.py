@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
     {"costs"},
     {"models"},
     {"measure", "inference", "training", "viz"},
+    {"deploy"},  # ONNX export, ONNX Runtime, int8: uses inference, measure and training data
     {"studies"},
     {"exercises"},
 ]

@@ -1,0 +1,42 @@
+"""Deployment: ONNX export, ONNX Runtime (fp32 and static int8), EfficientNet-Lite's changes.
+
+Needs the optional extra: ``pip install "mbcourse[deploy]"`` (onnx, onnxruntime, onnxscript).
+Importing this package works without them; the functions that need them raise an
+``ImportError`` that says what to install.
+"""
+
+from .engines import deployment_variants, onnx_benchmark_rows
+from .lite import count_lite_changes, to_lite
+from .onnx import (
+    EXPORTERS,
+    OPSET,
+    OnnxExportError,
+    OnnxMismatchError,
+    OrtModule,
+    check_equal,
+    export_onnx,
+    ort_session,
+    require,
+    run_session,
+)
+from .quantize import TensorCalibrationReader, digits_calibration, quantize_int8
+
+__all__ = [
+    "EXPORTERS",
+    "OPSET",
+    "OnnxExportError",
+    "OnnxMismatchError",
+    "OrtModule",
+    "TensorCalibrationReader",
+    "check_equal",
+    "count_lite_changes",
+    "deployment_variants",
+    "digits_calibration",
+    "export_onnx",
+    "onnx_benchmark_rows",
+    "ort_session",
+    "quantize_int8",
+    "require",
+    "run_session",
+    "to_lite",
+]

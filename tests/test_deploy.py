@@ -1,0 +1,276 @@
+"""mbcourse.deploy: ONNX export, ONNX Runtime equality, int8 quantization, Lite, clear errors.
+
+onnx, onnxruntime and onnxscript are in the ``test`` extra, so these tests run (no skip);
+the missing-package errors are tested by making the import fail.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+
+import pytest
+import torch
+from torch import nn
+
+from mbcourse.blocks import (
+    ConvNormAct,
+    DepthwiseSeparableConv,
+    FusedMBConv,
+    InvertedResidual,
+    MBConv,
+    SqueezeExcitation,
+    StochasticDepth,
+)
+from mbcourse.training.data import TensorLoader, load_digits
+from mbcourse.deploy import (
+    OnnxExportError,
+    OnnxMismatchError,
+    OrtModule,
+    TensorCalibrationReader,
+    check_equal,
+    count_lite_changes,
+    deployment_variants,
+    digits_calibration,
+    export_onnx,
+    ort_session,
+    quantize_int8,
+    run_session,
+    to_lite,
+)
+from mbcourse.studies.experiments import tiny_efficientnet, tiny_mobilenet_v2
+from mbcourse.measure import compare_latency
+from mbcourse.models import efficientnet_b0, efficientnet_v2_s, mobilenet_v2
+from mbcourse.training.train import evaluate, fit
+
+
+def _randomise_batchnorms(model: nn.Module) -> nn.Module:
+    """Non-trivial BatchNorm statistics and affine parameters, as training would leave."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.1)
+    return model.eval()
+
+
+BLOCKS = {
+    "ConvNormAct": (lambda: ConvNormAct(8, 16, 3, 2), (2, 8, 12, 12)),
+    "DepthwiseSeparableConv": (lambda: DepthwiseSeparableConv(8, 16, 3, 1), (2, 8, 12, 12)),
+    "InvertedResidual": (lambda: InvertedResidual(16, 16, 1, 6), (2, 16, 12, 12)),
+    "SqueezeExcitation": (lambda: SqueezeExcitation(16, 4), (2, 16, 12, 12)),
+    "MBConv": (lambda: MBConv(16, 24, 2, 4, 5), (2, 16, 12, 12)),
+    "MBConv residual": (lambda: MBConv(16, 16, 1, 4, 3, stochastic_depth_prob=0.2),
+                        (2, 16, 12, 12)),
+    "FusedMBConv": (lambda: FusedMBConv(16, 24, 2, 4), (2, 16, 12, 12)),
+    "FusedMBConv e=1": (lambda: FusedMBConv(16, 16, 1, 1), (2, 16, 12, 12)),
+    "StochasticDepth": (lambda: StochasticDepth(0.5), (2, 16, 12, 12)),
+}
+
+
+@pytest.mark.parametrize("name", list(BLOCKS))
+def test_every_block_exports_and_ort_matches_eager(name: str, tmp_path) -> None:
+    build, shape = BLOCKS[name]
+    block = _randomise_batchnorms(build())
+    path = export_onnx(block, shape, tmp_path / "block.onnx")
+    assert path.is_file()
+    diff = check_equal(block, path, shape, atol=1e-4)
+    assert diff <= 1e-4
+    other = torch.randn(shape) * 3  # a second, wider input
+    assert torch.allclose(run_session(ort_session(path), other), block(other), atol=1e-4)
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_dynamic_batch_accepts_any_batch(exporter: str, tmp_path) -> None:
+    block = _randomise_batchnorms(MBConv(8, 8, 1, 4))
+    path = export_onnx(block, (1, 8, 10, 10), tmp_path / "b.onnx", exporter=exporter,
+                       dynamic_batch=True)
+    for n in (1, 5):
+        check_equal(block, path, (n, 8, 10, 10))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("build", "exporter"), [(mobilenet_v2, "dynamo"),
+                                                (efficientnet_b0, "dynamo"),
+                                                (efficientnet_v2_s, "torchscript")],
+                         ids=lambda b: getattr(b, "__name__", b))
+def test_models_export_and_match_on_small_inputs(build, exporter: str, tmp_path) -> None:
+    """The networks, at 64 x 64 to stay quick (V2-S with the faster TorchScript exporter)."""
+    torch.manual_seed(0)
+    model = _randomise_batchnorms(build(num_classes=10))
+    shape = (1, 3, 64, 64)
+    path = export_onnx(model, shape, tmp_path / "m.onnx", exporter=exporter)
+    session = ort_session(path, threads=1, optimized_path=tmp_path / "m_opt.onnx")
+    check_equal(model, session, shape)
+    # the offline-optimised graph ONNX Runtime saved runs without optimising again
+    offline = ort_session(tmp_path / "m_opt.onnx", optimization="disable")
+    x = torch.randn(shape)
+    assert torch.allclose(run_session(offline, x), run_session(session, x), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def trained_tiny() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A small MobileNetV2 trained for two epochs on 16 x 16 digits, and the test split."""
+    train, test = load_digits(image_size=16)
+    tx, ty = train.tensors()
+    torch.manual_seed(0)
+    model = tiny_mobilenet_v2(repeats=1)
+    fit(model, TensorLoader(tx, ty, 64, shuffle=True), TensorLoader(*test.tensors(), 512),
+        epochs=3, device="cpu")
+    return model.eval(), *test.tensors()
+
+
+@pytest.mark.slow
+def test_trained_net_matches_and_int8_stays_close(trained_tiny, tmp_path) -> None:
+    model, x, y = trained_tiny
+    fp32 = export_onnx(model, (1, 3, 16, 16), tmp_path / "fp32.onnx", dynamic_batch=True)
+    assert check_equal(model, fp32, x[:64]) <= 1e-4
+    int8 = quantize_int8(fp32, digits_calibration(64, image_size=16), tmp_path / "int8.onnx")
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    eager_acc = (model(x).argmax(1) == y).float().mean().item()
+    int8_acc = (run_session(int8, x).argmax(1) == y).float().mean().item()
+    assert eager_acc > 0.5  # it learned something
+    assert abs(int8_acc - eager_acc) < 0.05
+    assert not (tmp_path / "int8_prep.onnx").exists()
+
+
+def test_quantize_with_fixed_batch_feeds_calibration_in_that_batch(tmp_path) -> None:
+    net = _randomise_batchnorms(tiny_mobilenet_v2(repeats=1))
+    fp32 = export_onnx(net, (4, 3, 16, 16), tmp_path / "f.onnx", exporter="torchscript")
+    int8 = quantize_int8(fp32, torch.randn(8, 3, 16, 16))
+    assert run_session(int8, torch.randn(4, 3, 16, 16)).shape == (4, 10)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        quantize_int8(fp32, torch.randn(6, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"expects an input of shape \(4, 3, 16, 16\)"):
+        quantize_int8(fp32, torch.randn(8, 3, 20, 20))
+
+
+def test_calibration_reader_yields_batches_then_none() -> None:
+    reader = TensorCalibrationReader("x", torch.zeros(5, 3, 4, 4), batch_size=2)
+    sizes = []
+    while (batch := reader.get_next()) is not None:
+        sizes.append(batch["x"].shape[0])
+    assert sizes == [2, 2, 1]
+    reader.rewind()
+    assert reader.get_next() is not None
+    assert digits_calibration(10, image_size=12).shape == (10, 3, 12, 12)
+
+
+def test_ort_module_runs_in_compare_latency_with_eager(tmp_path) -> None:
+    block = _randomise_batchnorms(MBConv(8, 8, 1, 4))
+    variants = deployment_variants(block, (1, 8, 16, 16), calibration=torch.randn(4, 8, 16, 16),
+                                   threads=1, folder=tmp_path)
+    assert list(variants) == ["eager", "optimize_for_inference", "ORT fp32", "ORT int8"]
+    assert isinstance(variants["ORT fp32"], OrtModule)
+    timings = compare_latency(variants, (1, 8, 16, 16), device="cpu", rounds=2,
+                              min_run_time=0.01, num_threads=1)
+    assert all(t.median_ms > 0 for t in timings.values())
+
+
+def test_to_lite_replaces_silu_and_se_only() -> None:
+    net = tiny_efficientnet(se_reduction=4)
+    before = count_lite_changes(net)
+    assert before["silu"] > 0 and before["se"] > 0
+    lite = to_lite(net)
+    assert count_lite_changes(lite) == {"silu": 0, "se": 0}
+    assert count_lite_changes(net) == before  # the input is not modified
+    assert sum(isinstance(m, nn.ReLU6) for m in lite.modules()) == before["silu"]
+    assert lite(torch.randn(2, 3, 16, 16)).shape == (2, 10)
+    b0 = to_lite(efficientnet_b0())
+    assert count_lite_changes(b0) == {"silu": 0, "se": 0}
+    assert b0.features[0].conv.out_channels == 32  # Lite's fixed stem: B0's own
+    with pytest.raises(ValueError, match=r"to_lite: .* already 'lite'"):
+        to_lite(lite)
+    with pytest.raises(TypeError, match=r"to_lite: model must be a torch\.nn\.Module"):
+        to_lite("b0")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Clear errors
+# --------------------------------------------------------------------------------------------
+class _DataDependent(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:  # Python control flow on the data: not one graph
+            return x * 2
+        return -x
+
+
+def test_untraceable_model_gets_a_clear_error(tmp_path) -> None:
+    with pytest.raises(OnnxExportError, match=r"export_onnx: could not export _DataDependent.*"
+                       r"torch\.where"):
+        export_onnx(_DataDependent(), (1, 3, 4, 4), tmp_path / "bad.onnx")
+
+
+def test_wrong_input_shape_errors_name_the_function_and_shapes(tmp_path) -> None:
+    block = MBConv(16, 16, 1, 4)
+    with pytest.raises(ValueError, match=r"export_onnx: MBConv does not accept an input of "
+                       r"shape \(1, 3, 8, 8\).*16 input channels"):
+        export_onnx(block, (1, 3, 8, 8))
+    with pytest.raises(ValueError, match="export_onnx: input_shape must be"):
+        export_onnx(block, (1, 16, -8, 8))
+    with pytest.raises(ValueError, match="export_onnx: exporter must be one of"):
+        export_onnx(block, (1, 16, 8, 8), exporter="jit")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"export_onnx: model must be a torch\.nn\.Module"):
+        export_onnx("MBConv", (1, 16, 8, 8))  # type: ignore[arg-type]
+    path = export_onnx(block, (1, 16, 8, 8), tmp_path / "b.onnx", exporter="torchscript")
+    with pytest.raises(ValueError, match=r"run_session: the ONNX model expects an input of "
+                       r"shape \(1, 16, 8, 8\), got \(1, 16, 9, 9\)"):
+        run_session(path, torch.randn(1, 16, 9, 9))
+    with pytest.raises(ValueError, match="OrtModule: the ONNX model expects"):
+        OrtModule(path)(torch.randn(2, 16, 8, 8))
+    with pytest.raises(FileNotFoundError, match="ort_session: no ONNX file"):
+        ort_session(tmp_path / "missing.onnx")
+    with pytest.raises(ValueError, match="ort_session: threads must be a positive integer"):
+        ort_session(path, threads=0)
+
+
+def test_check_equal_raises_when_outputs_differ(tmp_path) -> None:
+    block = _randomise_batchnorms(ConvNormAct(4, 4, 3))
+    path = export_onnx(block, (1, 4, 6, 6), tmp_path / "c.onnx", exporter="torchscript")
+    changed = _randomise_batchnorms(ConvNormAct(4, 4, 3))  # other weights
+    with pytest.raises(OnnxMismatchError, match=r"check_equal: .* differs .* more than atol"):
+        check_equal(changed, path, (1, 4, 6, 6))
+
+
+@pytest.mark.parametrize("missing", ["onnxruntime", "onnx", "onnxscript"])
+def test_missing_packages_say_what_to_install(missing: str, monkeypatch, tmp_path) -> None:
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == missing or name.startswith(missing + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: fake_import(name))
+    call = {
+        "onnxruntime": lambda: ort_session(tmp_path / "x.onnx"),
+        "onnx": lambda: export_onnx(ConvNormAct(3, 4), (1, 3, 4, 4)),
+        "onnxscript": lambda: export_onnx(ConvNormAct(3, 4), (1, 3, 4, 4)),
+    }[missing]
+    with pytest.raises(ImportError, match=rf"needs the package '{missing}'.*mbcourse\[deploy\]"):
+        call()
+
+
+def test_deploy_imports_without_onnx_packages() -> None:
+    """The package itself imports nothing optional at import time."""
+    import sys
+
+    import mbcourse.deploy as deploy
+
+    assert "onnxruntime" not in {m.split(".")[0] for m in vars(deploy)}
+    assert callable(deploy.export_onnx) and "mbcourse.deploy.onnx" in sys.modules
+
+
+def test_evaluate_on_int8_session_via_ort_module(trained_tiny, tmp_path) -> None:
+    """An OrtModule works with the package's evaluate loop (numpy in/out behind a module)."""
+    model, x, y = trained_tiny
+    path = export_onnx(model, (1, 3, 16, 16), tmp_path / "m.onnx", dynamic_batch=True)
+    result = evaluate(OrtModule(path), TensorLoader(x, y, 128), device="cpu")
+    assert 0.0 <= result["accuracy"] <= 1.0
