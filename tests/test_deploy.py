@@ -22,7 +22,6 @@ from mbcourse.blocks import (
     SqueezeExcitation,
     StochasticDepth,
 )
-from mbcourse.training.data import TensorLoader, load_digits
 from mbcourse.deploy import (
     OnnxExportError,
     OnnxMismatchError,
@@ -38,9 +37,10 @@ from mbcourse.deploy import (
     run_session,
     to_lite,
 )
-from mbcourse.studies.experiments import tiny_efficientnet, tiny_mobilenet_v2
 from mbcourse.measure import compare_latency
 from mbcourse.models import efficientnet_b0, efficientnet_v2_s, mobilenet_v2
+from mbcourse.studies.experiments import tiny_efficientnet, tiny_mobilenet_v2
+from mbcourse.training.data import TensorLoader, load_digits
 from mbcourse.training.train import evaluate, fit
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..inference import optimize_for_inference
+from ..inference import calibrate_batchnorm, optimize_for_inference
 from ..measure import compare_latency
 from ..models.weights import load_torchvision_weights
 from .onnx import Exporter, OrtModule, check_equal, export_onnx, ort_session

@@ -10,8 +10,8 @@ blocks gain little from int8 on a CPU and EfficientNet-Lite (:func:`~mbcourse.de
 drops SE and uses ReLU6.
 
 Calibration data: any ``(N, C, H, W)`` tensor; :func:`digits_calibration` gives images from the
-*training* split of the offline digits (:func:`mbcourse.training.data.load_digits`), so the test split
-stays unseen.
+*training* split of the offline digits (:func:`mbcourse.training.data.load_digits`), so the test
+split stays unseen.
 """
 
 from __future__ import annotations
