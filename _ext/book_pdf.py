@@ -9,7 +9,7 @@ MathJax, its figures and its widgets, then:
   multiple choice, a blank line for a typed answer (no buttons); the code cell that made it is
   left out, as is the chapter's progress counter;
 
-and Chromium prints it (A4, with the heading outline). pypdf then joins a title page with the
+and Chromium prints it (A4). pypdf then joins a title page with the
 contents (chapter titles and the page each starts on) and the chapters, stamps page numbers,
 and adds bookmarks per chapter. Nothing is executed again: the PDF is made from the HTML that
 the build just wrote.
@@ -32,8 +32,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from book_chromium import launch, serve
 
 PDF_NAME = "mbcourse.pdf"
-PAPER = {"format": "A4", "margin": {"top": "16mm", "bottom": "18mm", "left": "15mm",
-                                    "right": "15mm"}}
+PAPER = {
+    "format": "A4",
+    "margin": {"top": "16mm", "bottom": "18mm", "left": "15mm", "right": "15mm"},
+}
 TIMEOUT_MS = 60_000  # per wait: a loaded 2-core machine is slow to typeset the longest chapter
 
 PREPARE_JS = r"""async () => {
@@ -89,13 +91,14 @@ PREPARE_JS = r"""async () => {
 }"""
 
 PRINT_CSS = """
-.book-pdf-widget-cell .cell_input, .book-pdf-omit { display: none !important; }
+.book-pdf-widget-cell .cell_input, .book-pdf-omit, button.toggle-button
+  { display: none !important; }
 .book-pdf-blank { display: inline-block; min-width: 14em; border-bottom: 1px solid #444;
                   height: 1.2em; margin: 0.2em 0; }
 .widget-subarea { margin: 0.3em 0 0.8em 0; }
 .widget-subarea .widget-radio-box label { display: block; }
 pre { white-space: pre-wrap !important; overflow-wrap: anywhere; }
-img, figure, table, .admonition, .cell_output { break-inside: avoid; }
+img, figure, table, .admonition, .cell_input, .cell_output { break-inside: avoid; }
 h1, h2, h3, .admonition-title { break-after: avoid; }
 a { color: inherit; text-decoration: none; }
 """
@@ -162,7 +165,7 @@ def _print_page(browser: Any, origin: str, chapter: Chapter) -> bytes:
             raise RuntimeError(f"book_pdf: {chapter.path}: " + "; ".join(prepared["problems"]))
         chapter.title = prepared["title"]
         page.emulate_media(media="print")
-        return page.pdf(**PAPER, print_background=True, outline=True)
+        return page.pdf(**PAPER, print_background=True)
     finally:
         context.close()
         if offsite:
@@ -178,7 +181,8 @@ def _front_html(title: str, subtitle: str, chapters: list[Chapter]) -> str:
             rows.append(f'<li class="part">{html.escape(chapter.part)}</li>')
         part = chapter.part
         rows.append(
-            f'<li><span class="t">{html.escape(chapter.title)}</span>'
+            f'<li data-page="{chapter.first_page}">'
+            f'<span class="t">{html.escape(chapter.title)}</span>'
             f'<span class="n">{chapter.first_page}</span></li>'
         )
     return f"""<!doctype html><html><head><meta charset="utf-8"><style>
@@ -197,6 +201,33 @@ li.part {{ font-weight: bold; margin-top: 6mm; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1><div class="sub">{html.escape(subtitle)}</div>
 <h2>Contents</h2><ul>{"".join(rows)}</ul></body></html>"""
+
+
+ENTRY_BOXES_JS = """() => Array.from(document.querySelectorAll("li[data-page]")).map((li) => {
+  const box = li.getBoundingClientRect();
+  return {page: Number(li.dataset.page), x: box.left, y: box.top, w: box.width, h: box.height};
+})"""
+MM = 72 / 25.4  # PDF points per millimetre; a CSS pixel is 0.75 pt
+A4_MM = (210, 297)
+_MARGIN_MM = {side: float(PAPER["margin"][side].removesuffix("mm")) for side in PAPER["margin"]}
+PRINTABLE_PX = (
+    (A4_MM[0] - _MARGIN_MM["left"] - _MARGIN_MM["right"]) * MM / 0.75,
+    (A4_MM[1] - _MARGIN_MM["top"] - _MARGIN_MM["bottom"]) * MM / 0.75,
+)
+
+
+def _link_contents(writer: Any, boxes: list[dict[str, float]]) -> None:
+    """Make each entry of the contents a link to the page where its chapter starts."""
+    from pypdf.annotations import Link
+
+    for box in boxes:
+        sheet, top = divmod(box["y"], PRINTABLE_PX[1])  # the front matter's page, y on it
+        x0 = _MARGIN_MM["left"] * MM + 0.75 * box["x"]
+        height = float(writer.pages[int(sheet)].mediabox.height)  # Chromium's A4: 842.88 pt
+        y1 = height - _MARGIN_MM["top"] * MM - 0.75 * top
+        rect = (x0, y1 - 0.75 * box["h"], x0 + 0.75 * box["w"], y1)
+        link = Link(rect=rect, target_page_index=int(box["page"]) - 1)
+        writer.add_annotation(page_number=int(sheet), annotation=link)
 
 
 def _number_overlay(width: float, height: float, number: int) -> Any:
@@ -250,18 +281,20 @@ def make_pdf(
             printed.append(_print_page(browser, origin, chapter))
             chapter.pages = len(PdfReader(io.BytesIO(printed[-1])).pages)
             log(f"book_pdf: {chapter.path}: {chapter.pages} pages")
-        page = browser.new_page()
+        # Laid out at the printed width, so that the entries' boxes are where they print.
+        page = browser.new_page(viewport={"width": round(PRINTABLE_PX[0]), "height": 1000})
+        page.emulate_media(media="print")
         try:
 
-            def front() -> bytes:
+            def front() -> tuple[bytes, list[dict[str, float]]]:
                 page.set_content(_front_html(title, subtitle, chapters), wait_until="load")
-                return page.pdf(**PAPER)
+                return page.pdf(**PAPER), page.evaluate(ENTRY_BOXES_JS)
 
-            front_pages = len(PdfReader(io.BytesIO(front())).pages)
+            front_pages = len(PdfReader(io.BytesIO(front()[0])).pages)
             number = front_pages + 1
             for chapter in chapters:
                 chapter.first_page, number = number, number + chapter.pages
-            front_pdf = front()
+            front_pdf, boxes = front()
         finally:
             page.close()
 
@@ -277,6 +310,7 @@ def make_pdf(
                 parts[chapter.part] = writer.add_outline_item(title=chapter.part, page_number=start)
             parent = parts[chapter.part]
         writer.add_outline_item(title=chapter.title, page_number=start, parent=parent)
+    _link_contents(writer, boxes)
     for index, pdf_page in enumerate(writer.pages):
         if index == 0:
             continue  # the title page carries no number

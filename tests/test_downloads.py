@@ -111,6 +111,20 @@ def test_pdf_has_every_chapter_in_the_contents_on_the_page_it_names(
     assert len(pdf_pages) >= starts[-1] and len(pdf_pages) > 3 * len(CHAPTERS)
 
 
+def test_pdf_contents_entries_link_to_their_chapters(pdf_pages: list[str]) -> None:
+    """Each entry of the contents is a link to the page where that chapter starts."""
+    pypdf = pytest.importorskip("pypdf")
+    reader = pypdf.PdfReader(_built(PDF_NAME))
+    targets = [
+        reader.get_page_number(annot.get_object()["/Dest"][0].get_object())
+        for annot in reader.pages[0].get("/Annots", [])
+        if annot.get_object().get("/Subtype") == "/Link"
+    ]
+    assert len(targets) == len(CHAPTERS)
+    for chapter, target in zip(CHAPTERS, targets, strict=True):
+        assert _squash(_title(chapter.path)) in _squash(pdf_pages[target])
+
+
 def test_pdf_pages_are_numbered(pdf_pages: list[str]) -> None:
     """Every page but the title page ends with its own number (stamped in the bottom margin)."""
     wrong = [
@@ -225,3 +239,34 @@ def test_pdf_is_required_in_ci_only(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert book_downloads.pdf_required() is required
+
+
+def test_without_chromium_the_build_goes_on_unless_the_pdf_is_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A developer without Chromium gets the zip and a message; CI gets a clear error."""
+    from types import SimpleNamespace
+
+    from sphinx.errors import ExtensionError
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/a\n", encoding="utf-8")
+    (tmp_path / "book" / "a.ipynb").write_text('{"cells": [], "nbformat": 4}', encoding="utf-8")
+    out = tmp_path / "_build" / "html"
+    (out / "book").mkdir(parents=True)
+    (out / "book" / "a.html").write_text("<h1>A</h1>", encoding="utf-8")
+    config = SimpleNamespace(html_theme_options={}, author="A", project="P")
+    app = SimpleNamespace(
+        builder=SimpleNamespace(name="html"), srcdir=str(tmp_path), outdir=str(out), config=config
+    )
+    monkeypatch.setenv("MBCOURSE_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    monkeypatch.setenv("MBCOURSE_REQUIRE_PDF", "0")
+    book_downloads.write_downloads(app, None)
+    assert (out / ZIP_NAME).is_file() and not (out / PDF_NAME).exists()
+    monkeypatch.setenv("MBCOURSE_REQUIRE_PDF", "1")
+    with pytest.raises(ExtensionError, match="no Chromium found"):
+        book_downloads.write_downloads(app, None)
+    app.builder.name = "linkcheck"  # other builders write no downloads
+    (out / ZIP_NAME).unlink()
+    book_downloads.write_downloads(app, None)
+    assert not (out / ZIP_NAME).exists()
