@@ -11,7 +11,8 @@ Both go to the root of the build (``_build/html/``), next to ``index.html``; the
 links to them. No Chromium or Playwright: the PDF is left out with a message, so that a
 developer's build still works, unless ``MBCOURSE_REQUIRE_PDF=1`` or ``CI=true`` (and not
 ``MBCOURSE_REQUIRE_PDF=0``), where the build fails instead. Only the ``html`` builder writes
-them (not ``linkcheck``).
+them (not ``linkcheck``). A PDF newer than every page it prints (and than these extensions)
+is kept, so a rebuild that changed nothing does not print again.
 """
 
 from __future__ import annotations
@@ -119,12 +120,20 @@ def write_downloads(app: Sphinx, exception: Exception | None) -> None:
         source, outdir / ZIP_NAME, repo_url, theme.get("repository_branch") or "main"
     )
     logger.info("book_downloads: %s (%d files)", outdir / ZIP_NAME, len(names))
+    pdf = outdir / PDF_NAME
+    inputs = [outdir / c.path for c in toc_pages(source)]
+    inputs += sorted(Path(__file__).parent.glob("*.py"))
+    if pdf.is_file() and all(
+        p.is_file() and p.stat().st_mtime < pdf.stat().st_mtime for p in inputs
+    ):
+        logger.info("book_downloads: %s is newer than every page it prints; kept", pdf)
+        return
     started = time.perf_counter()
     try:
         make_pdf(
             outdir,
             source,
-            outdir / PDF_NAME,
+            pdf,
             app.config.project,
             _subtitle(app),
             log=logger.info,

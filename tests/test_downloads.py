@@ -125,6 +125,20 @@ def test_pdf_contents_entries_link_to_their_chapters(pdf_pages: list[str]) -> No
         assert _squash(_title(chapter.path)) in _squash(pdf_pages[target])
 
 
+def test_pdf_holds_every_figure() -> None:
+    """As many images as the chapters' pages show from _images/ (the figures code drew)."""
+    pypdf = pytest.importorskip("pypdf")
+    figures = sum(
+        len(re.findall(r'<img[^>]+src="[^"]*_images/', (HTML / c.path).read_text(encoding="utf-8")))
+        for c in CHAPTERS
+    )
+    images = 0
+    for page in pypdf.PdfReader(_built(PDF_NAME)).pages:
+        xobjects = page.get("/Resources", {}).get("/XObject", {})
+        images += sum(x.get_object().get("/Subtype") == "/Image" for x in xobjects.values())
+    assert figures > 0 and images >= figures
+
+
 def test_pdf_pages_are_numbered(pdf_pages: list[str]) -> None:
     """Every page but the title page ends with its own number (stamped in the bottom margin)."""
     wrong = [
@@ -270,3 +284,14 @@ def test_without_chromium_the_build_goes_on_unless_the_pdf_is_required(
     (out / ZIP_NAME).unlink()
     book_downloads.write_downloads(app, None)
     assert not (out / ZIP_NAME).exists()
+    # A PDF newer than every page it prints is kept: no Chromium needed, nothing printed.
+    app.builder.name = "html"
+    pdf = out / PDF_NAME
+    pdf.write_bytes(b"%PDF-1.4 kept")
+    page = out / "book" / "a.html"
+    os.utime(page, (pdf.stat().st_mtime - 60, pdf.stat().st_mtime - 60))
+    book_downloads.write_downloads(app, None)
+    assert pdf.read_bytes() == b"%PDF-1.4 kept"
+    os.utime(page, (pdf.stat().st_mtime + 60, pdf.stat().st_mtime + 60))
+    with pytest.raises(ExtensionError, match="no Chromium found"):
+        book_downloads.write_downloads(app, None)
