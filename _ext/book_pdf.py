@@ -9,10 +9,10 @@ MathJax, its figures and its widgets, then:
   multiple choice, a blank line for a typed answer (no buttons); the code cell that made it is
   left out, as is the chapter's progress counter;
 
-and Chromium prints it (A4). pypdf then joins a title page with the
-contents (chapter titles and the page each starts on) and the chapters, stamps page numbers,
-and adds bookmarks per chapter. Nothing is executed again: the PDF is made from the HTML that
-the build just wrote.
+and Chromium prints it (A4); a page that asks the network for anything is an error. pypdf then
+joins a title page with the contents (chapter titles, each a link to the page it starts on)
+and the chapters, stamps page numbers and adds a bookmark per chapter. Nothing is executed
+again: the PDF is made from the HTML that the build just wrote.
 
     python _ext/book_pdf.py [_build/html]     # by hand; the build calls make_pdf itself
 """
@@ -165,11 +165,12 @@ def _print_page(browser: Any, origin: str, chapter: Chapter) -> bytes:
             raise RuntimeError(f"book_pdf: {chapter.path}: " + "; ".join(prepared["problems"]))
         chapter.title = prepared["title"]
         page.emulate_media(media="print")
-        return page.pdf(**PAPER, print_background=True)
+        printed = page.pdf(**PAPER, print_background=True)
     finally:
         context.close()
-        if offsite:
-            print(f"book_pdf: {chapter.path}: aborted offsite requests: {offsite[:5]}")
+    if offsite:
+        raise RuntimeError(f"book_pdf: {chapter.path} asked the network for {offsite[:5]}")
+    return printed
 
 
 def _front_html(title: str, subtitle: str, chapters: list[Chapter]) -> str:
@@ -194,9 +195,7 @@ ul {{ list-style: none; padding: 0; font-size: 12pt; }}
 li {{ display: flex; margin: 2.2mm 0; }}
 li.part {{ font-weight: bold; margin-top: 6mm; }}
 .t {{ flex: 1; overflow: hidden; white-space: nowrap; }}
-.t::after {{ content: " . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . .
- . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . . .";
- color: #999; }}
+.t::after {{ content: "{" ." * 100}"; color: #999; }}
 .n {{ padding-left: 2mm; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1><div class="sub">{html.escape(subtitle)}</div>
