@@ -15,7 +15,7 @@ import functools
 import html
 import os
 import re
-import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,20 +24,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "_ext"))  # the project's one Chromium setup, shared with the PDF
+
+from book_chromium import CHROMIUM_ARGS, chromium_path, serve  # noqa: E402, F401 (re-exported)
+
 HTML = Path(os.environ.get("MBCOURSE_BOOK_HTML", ROOT / "_build" / "html")).resolve()
 SOURCE = HTML.parents[1]  # the book's folder: <book>/_build/html
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 REQUIRE = os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 20_000  # per wait (MathJax, widgets, images); generous for a loaded 2-core machine
 
 
@@ -54,16 +48,6 @@ def book_pages() -> list[str]:
         return []
     pages = (p.relative_to(HTML) for p in HTML.rglob("*.html"))
     return sorted(p.as_posix() for p in pages if not any(s.startswith("_") for s in p.parts))
-
-
-def chromium_path() -> str | None:
-    """Chromium to drive: MBCOURSE_CHROMIUM, else the first of the usual names on PATH."""
-    if env := os.environ.get("MBCOURSE_CHROMIUM"):
-        return env if Path(env).is_file() else None
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    return None
 
 
 @dataclass
@@ -101,7 +85,8 @@ MATH_JS = r"""async () => {
   const raw = [];
   for (let t = walker.nextNode(); t; t = walker.nextNode()) {
     if (t.parentElement && t.parentElement.closest(skip)) continue;
-    const m = t.textContent.match(/\\\(|\\\[|\$\$|\\begin\{|\|\s*:?(?:-{3,}|[—–]+):?\s*\|/);
+    const m = t.textContent.match(
+      /\\\(|\\\[|\$\$|\\begin\{|\$[^$\s][^$]*\$|\|\s*:?(?:-{3,}|[—–]+):?\s*\|/);
     if (m) raw.push(t.textContent.trim().slice(0, 80));
   }
   return {

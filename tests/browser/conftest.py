@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import shutil
-import threading
 from collections.abc import Callable, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from book_browser import (
     chromium_path,
     missing,
     record_visit,
+    serve,
 )
 
 
@@ -34,22 +32,11 @@ def book_html() -> Path:
     return HTML
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep pytest's output clean."""
-
-
 @pytest.fixture(scope="session")
 def server(book_html: Path) -> Iterator[str]:
     """Serve the build on 127.0.0.1 (a free port); yield the origin, e.g. http://127.0.0.1:4321."""
-    handler = functools.partial(_QuietHandler, directory=str(book_html))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    with serve(book_html) as origin:
+        yield origin
 
 
 @pytest.fixture(scope="session")

@@ -1,62 +1,81 @@
-"""Build every exercise widget under the installed ipywidgets and drive it through Check.
+"""Build every chapter's exercise widget under the installed ipywidgets and drive it through Check.
 
 Run by ``tools/learner_env.py`` with the learner environment's Python (ipywidgets 7.7.1, as in
-Colab). Displays each exercise through IPython's formatter (what a notebook does), types a wrong
-and a right answer, presses Check and Hint, and asserts the feedback. Prints one line per
-exercise and a total; exits non-zero on the first failure.
+Colab; no pytest there). For each exercise of every chapter it displays the exercise through
+IPython's formatter (what a notebook does) and requires a widget view, types garbage and then
+the right answer (a choice: the right option), presses Check and Hint and reads the feedback,
+then displays the chapter's progress line. Prints one line per chapter and a total; exits
+non-zero with the exercise and the reason at the first failure.
 """
 
 from __future__ import annotations
 
+import sys
+
 import ipywidgets
 from IPython.core.interactiveshell import InteractiveShell
 
-from mbcourse.exercises import MultipleChoice, NumericQuestion, Progress, ShapeQuestion
+from mbcourse.exercises import exercise, progress
+from mbcourse.exercises.parsing import format_number
+from mbcourse.exercises.registry import CHAPTER_NUMBERS, chapter
 
 VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def shown(exercise: object) -> dict:
-    """The MIME bundle a notebook would display for ``exercise``."""
-    data, _ = InteractiveShell.instance().display_formatter.format(exercise)
-    assert VIEW in data, f"{exercise!r} displays no widget view, only {sorted(data)}"
-    return data
+def view_of(shell: InteractiveShell, obj: object) -> str:
+    """The widget model id in what a notebook displays for ``obj``."""
+    data, _ = shell.display_formatter.format(obj)
+    if VIEW not in data:
+        raise AssertionError(f"displays no widget view, only {sorted(data)}")
+    return data[VIEW]["model_id"]
 
 
-def drive(exercise: object, wrong: object, right: object) -> None:
-    controls = exercise.controls
-    field = "text" if "text" in controls else "choice"
-    controls[field].value = wrong
-    controls["check"].click()
-    assert "not yet" in controls["feedback"].value.lower() or "✗" in controls["feedback"].value, (
-        controls["feedback"].value
-    )
-    if exercise.hints:
-        controls["hint"].click()
-        assert "Hint 1" in controls["hints"].value, controls["hints"].value
-    controls[field].value = right
-    controls["check"].click()
-    assert exercise.solved, controls["feedback"].value
+def typed_answer(spec: dict) -> str:
+    """The right answer as a learner types it."""
+    if spec["kind"] == "number":
+        return format_number(spec["answer"])
+    return ", ".join(str(v) for v in spec["answer"])
 
 
-def main() -> None:
+def drive(shell: InteractiveShell, number: str) -> None:
+    q = exercise(number)
+    if view_of(shell, q) != q.widget.model_id:
+        raise AssertionError("the displayed view is not the exercise's widget")
+    c = q.controls
+    if q.kind in ("number", "shape"):
+        c["text"].value = "¿?"
+        c["check"].click()
+        if "⚠" not in c["feedback"].value or q.attempts:
+            raise AssertionError(f"garbage was not refused: {c['feedback'].value}")
+        c["text"].value = typed_answer(q.spec())
+    elif q.kind == "choice":
+        c["choice"].value = q.correct
+    c["check"].click()
+    if q.kind != "code" and not ("✓" in c["feedback"].value and q.solved):
+        raise AssertionError(f"the right answer was not accepted: {c['feedback'].value}")
+    c["hint"].click()
+    if f"Hint 1 of {len(q.hints)}" not in c["hints"].value:
+        raise AssertionError(f"no first hint after Hint: {c['hints'].value}")
+
+
+def main() -> int:
+    shell = InteractiveShell.instance()
     print(f"ipywidgets {ipywidgets.__version__}")
-    progress = Progress("Learner check")
-    cases = [
-        (NumericQuestion("2 + 2?", answer=4, hints=["Count."], progress=progress), "5", "4"),
-        (ShapeQuestion("Shape?", answer=(1, 16, 8, 8), progress=progress), "(1, 8)",
-         "1, 16, 8, 8"),
-    ]
-    mc = MultipleChoice("Pick B.", options={"A": "No.", "B": "Yes."}, correct="B",
-                        progress=progress)
-    cases.append((mc, "A", "B"))
-    for exercise, wrong, right in cases:
-        shown(exercise)
-        drive(exercise, wrong, right)
-        print(f"ok  {type(exercise).__name__}")
-    shown(progress)
-    print(f"{len(cases)} exercises driven")
+    count = 0
+    for n in CHAPTER_NUMBERS:
+        for number in chapter(n).ids:
+            try:
+                drive(shell, number)
+            except Exception as error:
+                print(f"exercise {number}: {type(error).__name__}: {error}", file=sys.stderr)
+                return 1
+            count += 1
+        line = progress(n)
+        view_of(shell, line)
+        print(f"chapter {n}: {len(chapter(n).ids)} exercises; {line.line()}")
+    print(f"{count} exercises driven through their widgets")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
