@@ -110,6 +110,18 @@ def test_config_has_launch_buttons_bibliography_and_exercises() -> None:
     assert config["bibtex_bibfiles"] == ["book/references.bib"]
 
 
+def test_bibliography_parses_and_every_citation_has_an_entry() -> None:
+    from pybtex.database import parse_file
+
+    keys = set(parse_file(str(ROOT / "book/references.bib")).entries)
+    cited = set()
+    for path in NOTEBOOKS:
+        for cell in nbformat.read(path, as_version=4).cells:
+            for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", cell.source):
+                cited.update(k.strip() for k in group.split(","))
+    assert cited and cited <= keys, sorted(cited - keys)
+
+
 def test_bibliography_has_the_papers_of_the_design() -> None:
     bib = (ROOT / "book/references.bib").read_text()
     for arxiv in ("1801.04381", "1709.01507", "1905.11946", "2104.00298", "1704.04861",
