@@ -4,6 +4,7 @@ fail with a message that names the mistake, and bad learner code gets feedback, 
 
 from __future__ import annotations
 
+import copy
 import signal
 import time
 
@@ -20,6 +21,7 @@ from mbcourse.blocks import (
     StochasticDepth,
     make_divisible,
 )
+from mbcourse.deploy import to_lite
 from mbcourse.exercises import CheckResult, checkers
 
 # --------------------------------------------------------------------------------------------
@@ -44,6 +46,21 @@ def fused_params(c_in, c_out, expand_ratio, k):
     if c_exp == c_in:
         return c_in * c_out * k * k + 2 * c_out
     return c_in * c_exp * k * k + 2 * c_exp + c_exp * c_out + 2 * c_out
+
+
+def _replace_lite(lite, silu=nn.ReLU6, se=nn.Identity):
+    """Replace every SiLU by ``silu()`` and every SE by ``se()`` (None: leave them), in place."""
+    for parent in list(lite.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, SqueezeExcitation) and se is not None:
+                setattr(parent, name, se())
+            elif isinstance(child, nn.SiLU) and silu is not None:
+                setattr(parent, name, silu())
+    return lite
+
+
+def make_lite(model):
+    return _replace_lite(copy.deepcopy(model))
 
 
 class MyIR(nn.Module):
@@ -139,6 +156,8 @@ CORRECT = [
     (checkers.check_se, SqueezeExcitation, 5),
     (checkers.check_mbconv_forward, MyMBConv, 5),
     (checkers.check_mbconv_forward, MBConv, 5),
+    (checkers.check_make_lite, make_lite, 2),
+    (checkers.check_make_lite, to_lite, 2),
 ]
 
 
@@ -432,6 +451,48 @@ def fused_running_stats(c_in, c_out, e, k):
     return _fused(c_in, c_out, e, k) + (2 * (c + c_out) if c != c_in else 2 * c_out)
 
 
+def lite_in_place(model):
+    return _replace_lite(model)
+
+
+def lite_shallow_copy(model):
+    return _replace_lite(copy.copy(model))
+
+
+def lite_top_level_only(model):
+    lite = copy.deepcopy(model)
+    for name, child in list(lite.named_children()):
+        if isinstance(child, SqueezeExcitation):
+            setattr(lite, name, nn.Identity())
+        elif isinstance(child, nn.SiLU):
+            setattr(lite, name, nn.ReLU6())
+    return lite
+
+
+def lite_relu(model):
+    return _replace_lite(copy.deepcopy(model), silu=nn.ReLU)
+
+
+def lite_keeps_se(model):
+    return _replace_lite(copy.deepcopy(model), se=None)
+
+
+def lite_loop_variable(model):
+    lite = copy.deepcopy(model)
+    for m in lite.modules():
+        if isinstance(m, nn.SiLU):
+            m = nn.ReLU6()  # the mistake under test: rebinds the loop variable only
+    return lite
+
+
+def lite_resets_batchnorm(model):
+    lite = make_lite(model)
+    for m in lite.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+    return lite
+
+
 WRONG = [
     (checkers.check_se, SENoSigmoid, "no sigmoid"),
     (checkers.check_se, SEMaxPool, "max instead of mean"),
@@ -479,6 +540,13 @@ WRONG = [
     (checkers.check_fused_params, fused_no_make_divisible, "make_divisible"),
     (checkers.check_fused_params, fused_projection_at_e1, "no 1×1 projection"),
     (checkers.check_fused_params, fused_running_stats, "buffers, not parameters"),
+    (checkers.check_make_lite, lite_in_place, "Copy first"),
+    (checkers.check_make_lite, lite_shallow_copy, "Use copy.deepcopy(model)"),
+    (checkers.check_make_lite, lite_top_level_only, "walk every module"),
+    (checkers.check_make_lite, lite_relu, "EfficientNet-Lite uses nn.ReLU6 there"),
+    (checkers.check_make_lite, lite_keeps_se, "replace each SqueezeExcitation by nn.Identity"),
+    (checkers.check_make_lite, lite_loop_variable, "Nothing was replaced"),
+    (checkers.check_make_lite, lite_resets_batchnorm, "BatchNorm statistic changed"),
 ]
 
 
@@ -629,6 +697,18 @@ class IRStub(nn.Module):
         return x
 
 
+def lite_se_to_none(model):
+    return _replace_lite(copy.deepcopy(model), se=lambda: None)
+
+
+def lite_no_return(model):
+    make_lite(model)
+
+
+def lite_stub(model):
+    raise NotImplementedError("write make_lite")
+
+
 class NotAModule:
     def __init__(self, channels, reduction):
         pass
@@ -649,6 +729,9 @@ BAD = [
     (checkers.check_se, SENaN, "NaN"),
     (checkers.check_se, NotAModule, "not an nn.Module"),
     (checkers.check_inverted_residual, IRStub, "no layers with weights yet"),
+    (checkers.check_make_lite, lite_se_to_none, "put nn.Identity() where an SE was"),
+    (checkers.check_make_lite, lite_no_return, "forget `return lite`"),
+    (checkers.check_make_lite, lite_stub, "placeholder is still there"),
 ]
 
 
@@ -706,8 +789,9 @@ def test_printed_output_is_captured_and_truncated(capsys: pytest.CaptureFixture[
         (checkers.check_conv_params, 42, "42 (an int), which cannot be called"),
         (checkers.check_conv_params, MySE, "pass a function"),
         (checkers.check_inverted_residual, None, "cannot be called"),
+        (checkers.check_make_lite, MBConv, "pass a function"),
     ],
-    ids=["instance", "number", "class-for-function", "none"],
+    ids=["instance", "number", "class-for-function", "none", "class-for-make-lite"],
 )
 def test_wrong_kind_of_object(checker, obj, says) -> None:
     result = checker(obj, verbose=False)

@@ -793,3 +793,27 @@ def test_widget_bundle_under_ipywidgets_7() -> None:
         "text/plain": "VBox()",
         WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": "abc123"},
     }
+
+
+@pytest.mark.parametrize("n", CHAPTER_NUMBERS)
+def test_code_exercises_start_in_the_notebook_and_are_checked_by_the_package(n: int) -> None:
+    """A code exercise's starting cell (visible) defines the name it asks for before its
+    exercise cell; its solution is checked with the package's checker (``checkers.check_x``);
+    no chapter defines a checker of its own."""
+    ch = chapter(n)
+    path = BOOK / (ch.page.split("/")[-1] + ".ipynb")
+    code = [cell for cell in _cells(path) if cell["cell_type"] == "code"]
+    sources = ["".join(cell["source"]) for cell in code]
+    assert not any(re.search(r"^def check_\w+\(", s, re.M) for s in sources), path.name
+    for number in ch.code_ids:
+        q = exercise(number)
+        shown = sources.index(f'exercise("{number}")')
+        starts = [
+            s
+            for cell, s in zip(code[:shown], sources[:shown], strict=True)
+            if re.search(rf"^(def|class) {q.name}\b", s, re.M)
+            and "remove-input" not in cell["metadata"].get("tags", [])
+        ]
+        assert starts, f"{path.name}: no visible cell defines {q.name} before exercise {number}"
+        checker = q.spec()["checker"]
+        assert any(f"checkers.{checker}(" in s for s in sources[shown:]), (path.name, checker)

@@ -1,7 +1,9 @@
 """Checkers for blocks: the learner's InvertedResidual, SE and MBConv against
 :mod:`mbcourse.blocks`, with the reference's weights copied in layer by layer (see
 :mod:`._module_trace`), in eval mode, on small random inputs. When the outputs differ, known wrong
-variants (computed from the reference's own layers) are tried, to name the mistake."""
+variants (computed from the reference's own layers) are tried, to name the mistake. The learner's
+``make_lite`` (EfficientNet-Lite's block changes, chapter 9) is checked against
+:func:`mbcourse.deploy.to_lite` on a block and on a small network."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..blocks import InvertedResidual, MBConv, SqueezeExcitation, make_divisible
+from ..deploy.lite import count_lite_changes, to_lite
+from ..studies.experiments import tiny_efficientnet
 from . import _module_trace as M
 from ._case_runner import (
     DEFAULT_TIME_LIMIT,
@@ -23,11 +27,12 @@ from ._case_runner import (
     args_text,
     reject,
     run_cases,
+    short_repr,
     subject_name,
 )
 from .feedback import CheckResult
 
-__all__ = ["check_inverted_residual", "check_mbconv_forward", "check_se"]
+__all__ = ["check_inverted_residual", "check_make_lite", "check_mbconv_forward", "check_se"]
 
 Explain = Callable[[list[M.Call], list[M.Call]], "str | None"]
 Variants = list[tuple[str, Callable[[], Tensor]]]
@@ -667,5 +672,195 @@ def check_mbconv_forward(
         hint="expand 1×1 + SiLU (if the expanded width != in) -> depthwise k×k + SiLU -> SE "
         "(squeeze max(1, in // 4), SiLU) -> 1×1 projection, no activation -> x + "
         "stochastic_depth(branch) when stride == 1 and in == out.",
+        verbose=verbose,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+_LITE_STEPS = (
+    "lite = copy.deepcopy(model); then for every parent in lite.modules() and every (name, "
+    "child) in parent.named_children(): setattr(parent, name, nn.ReLU6()) for an nn.SiLU, "
+    "setattr(parent, name, nn.Identity()) for a SqueezeExcitation."
+)
+
+
+def _snapshot(model: nn.Module) -> tuple[list[tuple[str, type]], dict[str, Tensor]]:
+    """The module types and a copy of the state of ``model``, to see whether it was changed."""
+    kinds = [(name, type(m)) for name, m in model.named_modules()]
+    return kinds, {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _lite_types_mismatch(got: nn.Module, want: nn.Module) -> str | None:
+    """Where the learner's modules first differ in type from :func:`to_lite`'s, in words."""
+    mine = dict(got.named_modules())
+    for name, ref in want.named_modules():
+        other = mine.get(name)
+        if not isinstance(ref, (nn.ReLU6, nn.Identity)) or other is None:
+            continue
+        if type(other) is not type(ref):
+            kind = type(other).__name__
+            if isinstance(ref, nn.ReLU6):
+                return (
+                    f"{name} is {kind} in yours; EfficientNet-Lite uses nn.ReLU6 there, which "
+                    "clips activations to [0, 6] (a bounded range is what int8 needs)."
+                )
+            return (
+                f"{name} (an SE module) became {kind}; replace it by nn.Identity(), which "
+                "passes the tensor through unchanged."
+            )
+    return None
+
+
+def _lite_leftover(before: dict[str, int], left: dict[str, int]) -> str:
+    """Why SiLU or SE modules are left, from how many the learner's function replaced."""
+    if left == before:
+        return (
+            "Nothing was replaced. Assigning to a loop variable (m = nn.ReLU6()) changes nothing: "
+            "set the parent's attribute, setattr(parent, name, nn.ReLU6())."
+        )
+    if left["se"] and not left["silu"]:
+        return "The SE modules are still there: replace each SqueezeExcitation by nn.Identity()."
+    if left["silu"] and left["se"] < before["se"]:
+        return (
+            "Only some modules were replaced: the SiLUs sit inside the blocks' sub-modules, so "
+            "walk every module (for parent in lite.modules()), not only the children of the top."
+        )
+    if left["silu"] and not left["se"] and before["silu"] and left["silu"] == before["silu"]:
+        return "The SiLU activations are still there: replace each nn.SiLU by nn.ReLU6()."
+    return "Replace modules at every depth: walk lite.modules() and their named_children()."
+
+
+def _lite_case(
+    fn: Any, name: str, what: str, build: Callable[[], nn.Module], shape: tuple[int, ...], seed: int
+) -> Case:
+    call = f"{name}({what})"
+    label = f"{call}, then both on x of shape {shape}"
+
+    def run(s: Session) -> str:
+        model = build().eval()
+        M.randomize(model, torch.Generator().manual_seed(seed))
+        before = count_lite_changes(model)
+        kinds, state = _snapshot(model)
+        want = to_lite(model).eval()
+        got = s.call(fn, model, what=call)
+        if got is None:
+            raise CaseError(
+                got=f"{call} returned None",
+                mistake="Did you forget `return lite` at the end of the function?",
+            )
+        if not isinstance(got, nn.Module):
+            raise CaseError(
+                expected="an nn.Module (the lite copy)",
+                got=f"{call} returned {short_repr(got)}",
+                mistake="Return the changed copy of the model.",
+            )
+        if got is model:
+            raise CaseError(
+                expected="a new model: a changed copy, the model passed in left as it was",
+                got="the model passed in, changed in place",
+                mistake="Copy first, lite = copy.deepcopy(model), and change the copy: the caller "
+                "still needs the original (to compare it with the lite one, for instance).",
+            )
+        shared = {id(m) for m in model.modules()} & {id(m) for m in got.modules()}
+        changed = _snapshot(model)[0] != kinds or any(
+            not torch.equal(v, state[k]) for k, v in model.state_dict().items()
+        )
+        if changed or shared:
+            now = count_lite_changes(model)
+            raise CaseError(
+                expected="a copy that shares no layer with the model passed in",
+                got=(
+                    f"the model passed in was changed (it now has {now['silu']} SiLU and "
+                    f"{now['se']} SE modules, {before['silu']} and {before['se']} before)"
+                    if changed
+                    else f"a copy that shares {len(shared)} modules with the model passed in"
+                ),
+                mistake="copy.copy (or building a new container around the old layers) copies "
+                "only the outer module; its layers are still the caller's. Use "
+                "copy.deepcopy(model)."
+                if shared
+                else "Copy first, lite = copy.deepcopy(model), and change only the copy.",
+            )
+        left = count_lite_changes(got)
+        if any(left.values()):
+            raise CaseError(
+                expected=f"no SiLU and no SE module left ({before['silu']} SiLU and "
+                f"{before['se']} SE modules to replace)",
+                got=f"{left['silu']} SiLU and {left['se']} SE modules left",
+                mistake=_lite_leftover(before, left),
+            )
+        mismatch = _lite_types_mismatch(got, want)
+        if mismatch is not None:
+            raise CaseError(
+                expected="nn.ReLU6 in place of every SiLU, nn.Identity in place of every SE",
+                got="other modules in their place",
+                mistake=mismatch,
+            )
+        s.call(got.eval, what=f"{call}.eval()")
+        x = _input(shape, seed)
+        try:
+            out = M.forward(s, got, x.clone(), what=f"{call}(x)")
+        except CaseError as failure:
+            if isinstance(failure.error, (TypeError, AttributeError)) and failure.mistake is None:
+                failure.mistake = (
+                    "The blocks' forward still calls every layer by its name: put nn.Identity() "
+                    "where an SE was, rather than None or nothing."
+                )
+            raise
+        with torch.no_grad():
+            problem = M.compare(out, want(x.clone()))
+        if problem is not None:
+            raise CaseError(
+                expected=f"the output of mbcourse.deploy.to_lite({what})",
+                got=problem,
+                mistake="The modules are right but the result computes something else: was a "
+                "weight or a BatchNorm statistic changed, or a layer added?",
+            )
+        return (
+            f"{label}: a copy with {before['silu']} SiLU → ReLU6 and {before['se']} SE → "
+            "Identity, the model passed in unchanged, the output equal to to_lite's"
+        )
+
+    return Case(label, run)
+
+
+def check_make_lite(
+    fn: Callable[[nn.Module], nn.Module],
+    *,
+    verbose: bool = True,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+) -> CheckResult:
+    """``fn(model)`` -> a copy of ``model`` with every ``nn.SiLU`` replaced by ``nn.ReLU6`` and
+    every :class:`~mbcourse.blocks.SqueezeExcitation` by ``nn.Identity``, ``model`` itself left
+    unchanged: EfficientNet-Lite's block changes, as :func:`mbcourse.deploy.to_lite` makes them.
+
+    Cases: an MBConv block, and a small EfficientNet with a Fused-MBConv stage and SE
+    (:func:`mbcourse.studies.experiments.tiny_efficientnet`), both in eval mode with
+    non-trivial BatchNorm statistics; the output (on ``(2, C, H, W)`` inputs) must equal
+    ``to_lite``'s.
+    """
+    signature = "fn(model)"
+    if (bad := reject("check_make_lite", fn, signature, False, verbose)) is not None:
+        return bad
+    name = subject_name(fn)
+    cases = [
+        _lite_case(
+            fn, name, "MBConv(16, 16, 1, 4)", lambda: MBConv(16, 16, 1, 4), (2, 16, 6, 6), 0
+        ),
+        _lite_case(
+            fn,
+            name,
+            "tiny_efficientnet(fused_stages=1, se_reduction=4)",
+            lambda: tiny_efficientnet(fused_stages=1, se_reduction=4),
+            (2, 3, 12, 12),
+            1,
+        ),
+    ]
+    return run_cases(
+        "check_make_lite",
+        name,
+        cases,
+        Session(signature.replace("fn", name), time_limit),
+        hint=_LITE_STEPS,
         verbose=verbose,
     )

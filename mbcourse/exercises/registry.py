@@ -36,7 +36,7 @@ __all__ = [
     "summary",
 ]
 
-CHAPTER_NUMBERS = tuple(range(9))  # chapters with exercises: mbcourse/exercises/chapters/chNN.py
+CHAPTER_NUMBERS = tuple(range(10))  # chapters with exercises: mbcourse/exercises/chapters/chNN.py
 Builder = Callable[..., _Exercise]
 
 
