@@ -4,6 +4,8 @@
     python benchmarks/bench.py --device cuda --models mobilenet_v2 efficientnet_b0 efficientnet_v2_s
     python benchmarks/bench.py --no-compile --rounds 9 --threads 1
     python benchmarks/bench.py --threads 1 --clock cpu   # a machine shared with other work
+    python benchmarks/bench.py --no-onnx                 # without the ONNX Runtime rows
+    python benchmarks/bench.py --exporter torchscript    # ONNX rows from the TorchScript exporter
 
 Both networks get the same weights: torchvision's randomly initialised model, its BatchNorm
 statistics first calibrated on a few random batches (so activations have realistic magnitudes
@@ -26,6 +28,16 @@ Cases (the reference is always torchvision's model, run the same way unless said
 * ``training step``: forward, cross-entropy, backward, SGD step, train mode, ``--train-batch``.
 * CUDA only: ``bf16 AMP + channels_last`` inference and training step, both models alike.
 
+ONNX Runtime (CPU only; ``--no-onnx`` leaves it out): per network, one
+:func:`mbcourse.deploy.onnx_benchmark_rows` call times, in interleaved rounds
+(:func:`mbcourse.measure.compare_latency`), torchvision eager, ours eager, ours
+``optimize_for_inference``, and both models exported the same way (``--exporter``, dynamo by
+default) and run in ONNX Runtime fp32 and static int8 (QDQ, per-channel, calibrated on random
+images); every ratio is to torchvision eager, and the int8 rows also give int8 / fp32 of the same
+export. A network with SiLU or squeeze-and-excitation (EfficientNet) also gets a "lite" copy
+(:func:`mbcourse.deploy.to_lite`: ReLU6, no SE) exported the same way; it has no torchvision
+counterpart, so its ratios are to its own eager model.
+
 This is a benchmark, not a test: nothing here asserts a speed.
 """
 
@@ -40,12 +52,14 @@ import platform
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torchvision
 from torch import nn
 
 import mbcourse.blocks
+from mbcourse.deploy import count_lite_changes, onnx_benchmark_rows, require, to_lite
 from mbcourse.inference import calibrate_batchnorm, optimize_for_inference
 from mbcourse.measure import CLOCKS, Step, time_interleaved
 from mbcourse.models import get_model, load_torchvision_weights
@@ -225,7 +239,62 @@ def bench_model(name: str, args: argparse.Namespace, device: torch.device) -> li
     return cases.rows
 
 
-def main(argv: list[str] | None = None) -> list[Row]:
+def onnx_model_rows(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """ONNX Runtime rows for one network (CPU), printed as they come: the rows of
+    :func:`mbcourse.deploy.onnx_benchmark_rows` plus ``reference``, ``ref_median_ms``,
+    ``ref_fastest_ms`` and ``vs_ref_fastest`` (ratio of the fastest blocks)."""
+    builders = {name: (lambda: get_model(name), getattr(torchvision.models, name))}
+    if any(count_lite_changes(get_model(name)).values()):
+        builders[f"{name} lite"] = (lambda: to_lite(get_model(name)), None)
+    rows = onnx_benchmark_rows(
+        builders, input_shape=(args.batch, 3, args.size, args.size),
+        threads=torch.get_num_threads(), rounds=args.rounds, min_run_time=args.min_run_time,
+        exporter=args.exporter, clock=args.clock,
+    )
+    print(f"  {name}: ONNX Runtime ({args.exporter} exporter), each against torchvision eager "
+          "(a lite copy: against its own eager)", flush=True)
+    by_key = {(r["model"], r["variant"]): r for r in rows}
+    for r in rows:
+        tv = by_key.get((r["model"], "torchvision eager"))
+        ref = tv or by_key[(r["model"], "ours eager")]
+        r["reference"] = "torchvision eager" if tv else "ours eager (lite)"
+        r["ref_median_ms"], r["ref_fastest_ms"] = ref["median_ms"], ref["fastest_ms"]
+        r["vs_ref_fastest"] = r["fastest_ms"] / ref["fastest_ms"]
+        int8 = f"  int8/fp32 {r['vs_fp32']:.2f}" if r["vs_fp32"] is not None else ""
+        print(f"    {r['model'] + ': ' + r['variant']:<50} {r['median_ms']:9.2f} "
+              f"{r['ref_median_ms']:9.2f}  {r['vs_tv_eager']:5.2f}   (fastest "
+              f"{r['fastest_ms']:8.2f} {r['ref_fastest_ms']:8.2f}  {r['vs_ref_fastest']:5.2f})"
+              f"{int8}", flush=True)
+    ours, theirs = by_key.get((name, "ours ORT fp32")), by_key.get((name, "torchvision ORT fp32"))
+    if ours and theirs:
+        print(f"    {name}: ours / torchvision, both ORT fp32: median "
+              f"{ours['median_ms'] / theirs['median_ms']:.2f}, fastest "
+              f"{ours['fastest_ms'] / theirs['fastest_ms']:.2f}", flush=True)
+    return rows
+
+
+def _print_tables(rows: list[Row], onnx: list[dict[str, Any]]) -> None:
+    """The summary: one markdown table for the PyTorch cases, one for ONNX Runtime."""
+    print("| model | case | reference | ours / ref (median) | ours / ref (fastest) "
+          "| ours median (ms) | ref median (ms) | ours fastest (ms) | ref fastest (ms) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r.model} | {r.case.strip()} | {r.ref_name} | {r.ratio:.2f} | "
+              f"{r.best_ratio:.2f} | {r.ours_ms:.2f} | {r.ref_ms:.2f} | {r.ours_best_ms:.2f} | "
+              f"{r.ref_best_ms:.2f} |")
+    if not onnx:
+        return
+    print("\n| model | variant (CPU) | reference | / ref (median) | / ref (fastest) | int8 / fp32 "
+          "| median (ms) | ref median (ms) | fastest (ms) | ref fastest (ms) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in onnx:
+        int8 = f"{r['vs_fp32']:.2f}" if r["vs_fp32"] is not None else ""
+        print(f"| {r['model']} | {r['variant']} | {r['reference']} | {r['vs_tv_eager']:.2f} | "
+              f"{r['vs_ref_fastest']:.2f} | {int8} | {r['median_ms']:.2f} | "
+              f"{r['ref_median_ms']:.2f} | {r['fastest_ms']:.2f} | {r['ref_fastest_ms']:.2f} |")
+
+
+def main(argv: list[str] | None = None) -> tuple[list[Row], list[dict[str, Any]]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--models", nargs="+", default=["mobilenet_v2", "efficientnet_b0"])
@@ -247,6 +316,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile cases")
     parser.add_argument("--compile-torchvision", action="store_true",
                         help="also time torchvision optimized and compiled the same way")
+    parser.add_argument("--no-onnx", action="store_true",
+                        help="skip the ONNX Runtime rows (CPU; they need mbcourse[deploy])")
+    parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
+                        help="ONNX exporter for the ONNX Runtime rows")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -258,33 +331,39 @@ def main(argv: list[str] | None = None) -> list[Row]:
     args.train_batch = args.train_batch or (64 if cuda else 8)
     if args.threads:
         torch.set_num_threads(args.threads)
+    onnx_on = not args.no_onnx and not cuda
+    if onnx_on:
+        try:
+            ort = require("onnxruntime", "bench.py's ONNX Runtime rows")
+        except ImportError as error:
+            parser.error(f"{error}; or pass --no-onnx")
     if cuda:
         torch.backends.cudnn.benchmark = True
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"device: {describe_device(device)}; torch {torch.__version__}, "
-          f"torchvision {torchvision.__version__}, Python {platform.python_version()}")
+          f"torchvision {torchvision.__version__}, Python {platform.python_version()}"
+          + (f", onnxruntime {ort.__version__}" if onnx_on else ""))
     print(f"CPU cores: {os.cpu_count()}, torch threads: {torch.get_num_threads()}, "
           f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"input {args.batch}x3x{args.size}x{args.size} (training batch {args.train_batch}), "
           f"{args.rounds} rounds x blocked_autorange(min_run_time={args.min_run_time}), "
           f"{args.clock} clock")
     print(f"    {'case':<34} {'ours ms':>9} {'ref ms':>9}  ratio")
+    if cuda and not args.no_onnx:
+        print("ONNX Runtime rows: CPU only, left out with --device cuda")
     rows: list[Row] = []
+    onnx: list[dict[str, Any]] = []
     for name in args.models:
         rows.extend(bench_model(name, args, device))
+        if onnx_on:
+            onnx.extend(onnx_model_rows(name, args))
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    print("| model | case | reference | ours / ref (median) | ours / ref (fastest) "
-          "| ours median (ms) | ref median (ms) | ours fastest (ms) | ref fastest (ms) |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r.model} | {r.case.strip()} | {r.ref_name} | {r.ratio:.2f} | "
-              f"{r.best_ratio:.2f} | {r.ours_ms:.2f} | {r.ref_ms:.2f} | {r.ours_best_ms:.2f} | "
-              f"{r.ref_best_ms:.2f} |")
-    return rows
+    _print_tables(rows, onnx)
+    return rows, onnx
 
 
 if __name__ == "__main__":

@@ -16,6 +16,15 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from .validation import (
+    check_int,
+    check_module,
+    check_positive,
+    check_probability,
+    is_int,
+    is_number,
+)
+
 __all__ = [
     "ConvNormAct",
     "DepthwiseSeparableConv",
@@ -34,22 +43,13 @@ ModuleFactory = Callable[..., nn.Module]
 # --------------------------------------------------------------------------------------------
 # Argument checking: every message names the block, the argument and what was expected.
 # --------------------------------------------------------------------------------------------
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_channels(block: str, name: str, value: object) -> None:
-    if not _is_int(value) or value <= 0:
-        raise ValueError(f"{block}: {name} must be a positive integer, got {value!r}")
-
-
 def _check_stride(block: str, stride: object) -> None:
-    if not _is_int(stride) or stride not in (1, 2):
+    if not is_int(stride) or stride not in (1, 2):
         raise ValueError(f"{block}: stride must be 1 or 2, got {stride!r}")
 
 
 def _check_kernel(block: str, kernel_size: object) -> None:
-    if not _is_int(kernel_size) or kernel_size <= 0 or kernel_size % 2 == 0:
+    if not is_int(kernel_size) or kernel_size <= 0 or kernel_size % 2 == 0:
         raise ValueError(
             f"{block}: kernel_size must be a positive odd integer (1, 3, 5, ...), "
             f"got {kernel_size!r}"
@@ -57,19 +57,8 @@ def _check_kernel(block: str, kernel_size: object) -> None:
 
 
 def _check_expand_ratio(block: str, expand_ratio: object) -> None:
-    if not isinstance(expand_ratio, (int, float)) or isinstance(expand_ratio, bool) or not (
-        expand_ratio >= 1
-    ):
+    if not is_number(expand_ratio) or not expand_ratio >= 1:
         raise ValueError(f"{block}: expand_ratio must be a number >= 1, got {expand_ratio!r}")
-
-
-def _check_fraction(block: str, name: str, value: object, *, closed: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok:
-        ok = 0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0
-    if not ok:
-        interval = "[0, 1]" if closed else "[0, 1)"
-        raise ValueError(f"{block}: {name} must be a number in {interval}, got {value!r}")
 
 
 def check_input(block: nn.Module, x: Tensor, channels: int) -> None:
@@ -128,11 +117,11 @@ class ConvNormAct(nn.Sequential):
         norm_layer: ModuleFactory = nn.BatchNorm2d,
     ) -> None:
         block = "ConvNormAct"
-        _check_channels(block, "in_channels", in_channels)
-        _check_channels(block, "out_channels", out_channels)
+        check_int(block, "in_channels", in_channels)
+        check_int(block, "out_channels", out_channels)
         _check_kernel(block, kernel_size)
         _check_stride(block, stride)
-        _check_channels(block, "groups", groups)
+        check_int(block, "groups", groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{block}: groups must divide in_channels ({in_channels}) and out_channels "
@@ -191,8 +180,8 @@ class DepthwiseSeparableConv(nn.Module):
     ) -> None:
         super().__init__()
         block = "DepthwiseSeparableConv"
-        _check_channels(block, "in_channels", in_channels)
-        _check_channels(block, "out_channels", out_channels)
+        check_int(block, "in_channels", in_channels)
+        check_int(block, "out_channels", out_channels)
         _check_kernel(block, kernel_size)
         _check_stride(block, stride)
         self.in_channels = in_channels
@@ -235,8 +224,8 @@ class InvertedResidual(nn.Module):
     ) -> None:
         super().__init__()
         block = "InvertedResidual"
-        _check_channels(block, "in_channels", in_channels)
-        _check_channels(block, "out_channels", out_channels)
+        check_int(block, "in_channels", in_channels)
+        check_int(block, "out_channels", out_channels)
         _check_stride(block, stride)
         _check_expand_ratio(block, expand_ratio)
         _check_kernel(block, kernel_size)
@@ -288,14 +277,9 @@ class SqueezeExcitation(nn.Module):
     ) -> None:
         super().__init__()
         block = "SqueezeExcitation"
-        _check_channels(block, "channels", channels)
+        check_int(block, "channels", channels)
         if squeeze_channels is None:
-            if (
-                not isinstance(reduction, (int, float))
-                or isinstance(reduction, bool)
-                or not reduction > 0
-            ):
-                raise ValueError(f"{block}: reduction must be a positive number, got {reduction!r}")
+            check_positive(block, "reduction", reduction)
             squeeze_channels = int(channels // reduction)
             if squeeze_channels < 1:
                 raise ValueError(
@@ -303,7 +287,7 @@ class SqueezeExcitation(nn.Module):
                     f"squeeze channels; use a reduction <= {channels}"
                 )
         else:
-            _check_channels(block, "squeeze_channels", squeeze_channels)
+            check_int(block, "squeeze_channels", squeeze_channels)
         self.channels = channels
         self.squeeze_channels = squeeze_channels
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -340,10 +324,7 @@ def record_se_gates(module: nn.Module) -> Iterator[dict[str, Tensor]]:
             model(x)
         gates["features.1.0.se"]  # (N, C)
     """
-    if not isinstance(module, nn.Module):
-        raise TypeError(
-            f"record_se_gates: module must be a torch.nn.Module, got {type(module).__name__}"
-        )
+    check_module("record_se_gates", "module", module)
     gates: dict[str, Tensor] = {}
 
     def recorder(name: str) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], None]:
@@ -377,7 +358,7 @@ class StochasticDepth(nn.Module):
 
     def __init__(self, p: float) -> None:
         super().__init__()
-        _check_fraction("StochasticDepth", "p", p, closed=False)
+        check_probability("StochasticDepth", "p", p, closed=False)
         self.p = float(p)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -407,13 +388,13 @@ def _init_mb(
 ) -> int:
     """Validate an MBConv-family block's arguments, set its shape attributes, return C_exp."""
     name = type(block).__name__
-    _check_channels(name, "in_channels", in_channels)
-    _check_channels(name, "out_channels", out_channels)
+    check_int(name, "in_channels", in_channels)
+    check_int(name, "out_channels", out_channels)
     _check_stride(name, stride)
     _check_expand_ratio(name, expand_ratio)
     _check_kernel(name, kernel_size)
-    _check_fraction(name, "se_ratio", se_ratio, closed=True)
-    _check_fraction(name, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
+    check_probability(name, "se_ratio", se_ratio, closed=True)
+    check_probability(name, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
     expanded = make_divisible(in_channels * expand_ratio, 8)
     block.in_channels = in_channels
     block.out_channels = out_channels

@@ -35,6 +35,7 @@ from .blocks import (
     SqueezeExcitation,
     StochasticDepth,
 )
+from .validation import check_int, check_module, is_shape
 
 __all__ = [
     "BlockTrace",
@@ -100,17 +101,8 @@ def format_shape(shape: Sequence[int]) -> str:
     return "×".join(str(int(s)) for s in shape)
 
 
-def _check_module(func: str, module: object) -> nn.Module:
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"{func}: module must be a torch.nn.Module, got {type(module).__name__}")
-    return module
-
-
 def _check_shape(func: str, input_shape: object) -> tuple[int, int, int, int]:
-    ok = isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) == 4
-    if ok:
-        ok = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in input_shape)
-    if not ok:
+    if not is_shape(input_shape) or len(input_shape) != 4:
         raise ValueError(
             f"{func}: input_shape must be 4 positive integers (N, C, H, W), got {input_shape!r}"
         )
@@ -210,7 +202,7 @@ def trace_block(module: nn.Module, input_shape: Sequence[int]) -> BlockTrace:
 
 
 def _trace(func: str, module: nn.Module, input_shape: Sequence[int]) -> BlockTrace:
-    module = _check_module(func, module)
+    module = check_module(func, "module", module)
     shape = _check_shape(func, input_shape)
     children = _stage_children(module)
     if not children:
@@ -466,8 +458,7 @@ def draw_se_mlp(
     if not isinstance(se, SqueezeExcitation):
         raise TypeError(f"{func}: se must be an mbcourse SqueezeExcitation, got "
                         f"{type(se).__name__}")
-    if not isinstance(max_neurons, int) or isinstance(max_neurons, bool) or max_neurons < 2:
-        raise ValueError(f"{func}: max_neurons must be an integer >= 2, got {max_neurons!r}")
+    check_int(func, "max_neurons", max_neurons, minimum=2)
     values = _gate_values(func, gate, se.channels)
     ax = _new_axes(ax, (9.5, 6.0))
     xs = (0.0, 4.5, 9.0)

@@ -37,10 +37,7 @@ RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
 #: Imports that break the order today, each with the issue that removes it. The test fails when
 #: one of them disappears, so that the list cannot outlive its reason.
-KNOWN_EXCEPTIONS = {
-    # models/__init__.py re-exports optimize_for_inference (issue 11, models/ builders)
-    ("models", "inference"),
-}
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def _unit(module: str) -> str | None:

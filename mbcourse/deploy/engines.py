@@ -69,6 +69,7 @@ def onnx_benchmark_rows(
     min_run_time: float = 0.2,
     calibration_images: int = 8,
     exporter: Exporter = "dynamo",
+    clock: str = "wall",
 ) -> list[dict[str, Any]]:
     """Time each network's deployments side by side, in one process, in interleaved rounds.
 
@@ -78,9 +79,10 @@ def onnx_benchmark_rows(
     same function. Per network, one
     :func:`~mbcourse.measure.compare_latency` call times torchvision eager, ours eager, ours
     ``optimize_for_inference`` and both models in ONNX Runtime fp32 and int8 (static QDQ,
-    calibrated on random images). Returns rows ``{"model", "variant", "median_ms",
-    "fastest_ms", "vs_tv_eager", "vs_fp32"}``: ratios of medians to torchvision's eager model
-    (ours eager when there is none) and of int8 to the same model's fp32.
+    calibrated on random images), on ``clock`` (``"wall"`` or ``"cpu"``). Returns rows
+    ``{"model", "variant", "median_ms", "fastest_ms", "vs_tv_eager", "vs_fp32"}``: ratios of
+    medians to torchvision's eager model (ours eager when there is none) and of int8 to the same
+    model's fp32.
     """
     shape = tuple(int(s) for s in input_shape)
     rows: list[dict[str, Any]] = []
@@ -106,7 +108,7 @@ def onnx_benchmark_rows(
                     continue
                 modules[f"{who} {variant}"] = module
         timings = compare_latency(modules, shape, device="cpu", rounds=rounds,
-                                  min_run_time=min_run_time, num_threads=threads)
+                                  min_run_time=min_run_time, num_threads=threads, clock=clock)
         reference = timings.get("torchvision eager", timings["ours eager"])
         for label, latency in timings.items():
             who = label.split(" ", 1)[0]

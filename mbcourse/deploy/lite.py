@@ -16,15 +16,14 @@ import copy
 from torch import nn
 
 from ..blocks import SqueezeExcitation
+from ..validation import check_module
 
 __all__ = ["count_lite_changes", "to_lite"]
 
 
 def count_lite_changes(model: nn.Module) -> dict[str, int]:
     """How many SiLU activations and SE modules ``model`` holds (what :func:`to_lite` changes)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"count_lite_changes: model must be a torch.nn.Module, got "
-                        f"{type(model).__name__}")
+    check_module("count_lite_changes", "model", model)
     se = [m for m in model.modules() if isinstance(m, SqueezeExcitation)]
     inside_se = {id(a) for s in se for a in s.modules()}
     silu = sum(isinstance(m, nn.SiLU) and id(m) not in inside_se for m in model.modules())
@@ -37,8 +36,7 @@ def to_lite(model: nn.Module) -> nn.Module:
     layers are unchanged (``(N, 3, H, W) -> (N, classes)`` for a network). Works on any module
     built from :mod:`mbcourse.blocks`; raises if there is nothing to change."""
     func = "to_lite"
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{func}: model must be a torch.nn.Module, got {type(model).__name__}")
+    check_module(func, "model", model)
     if not any(count_lite_changes(model).values()):
         raise ValueError(f"{func}: {type(model).__name__} has no SiLU and no SqueezeExcitation "
                          "to replace; it is already 'lite'")

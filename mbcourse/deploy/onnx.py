@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..validation import is_shape
+from ..validation import check_bool, check_int, check_module, check_positive, is_int, is_shape
 
 __all__ = [
     "EXPORTERS",
@@ -74,11 +74,6 @@ def require(package: str, func: str) -> ModuleType:
         raise ImportError(
             f"{func} needs the package {package!r}, which is not installed: {INSTALL_HINT}"
         ) from error
-
-
-def _check_module(func: str, model: object) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{func}: model must be a torch.nn.Module, got {type(model).__name__}")
 
 
 def _check_shape(func: str, input_shape: object) -> tuple[int, ...]:
@@ -121,14 +116,13 @@ def export_onnx(
     to ONNX Runtime's graph optimiser.
     """
     func = "export_onnx"
-    _check_module(func, model)
+    check_module(func, "model", model)
     shape = _check_shape(func, input_shape)
     if exporter not in EXPORTERS:
         raise ValueError(f"{func}: exporter must be one of {EXPORTERS}, got {exporter!r}")
-    if not isinstance(opset, int) or isinstance(opset, bool) or not 13 <= opset <= 21:
+    if not is_int(opset) or not 13 <= opset <= 21:
         raise ValueError(f"{func}: opset must be an integer from 13 to 21, got {opset!r}")
-    if not isinstance(dynamic_batch, bool):
-        raise TypeError(f"{func}: dynamic_batch must be True or False, got {dynamic_batch!r}")
+    check_bool(func, "dynamic_batch", dynamic_batch)
     require("onnx", func)
     if exporter == "dynamo":
         require("onnxscript", func)
@@ -202,8 +196,7 @@ def ort_session(
         raise ValueError(f"{func}: optimization must be one of {tuple(levels)}, "
                          f"got {optimization!r}")
     threads = torch.get_num_threads() if threads is None else threads
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"{func}: threads must be a positive integer, got {threads!r}")
+    check_int(func, "threads", threads)
     if isinstance(model, (str, Path)):
         if not Path(model).is_file():
             raise FileNotFoundError(f"{func}: no ONNX file at {str(model)!r}")
@@ -298,13 +291,12 @@ def check_equal(
     exceeds ``atol``. ``inputs``: a tensor, or a shape for a standard-normal one (seed 0).
     ``session``: an ``InferenceSession`` or a path to an ``.onnx`` file."""
     func = "check_equal"
-    _check_module(func, model)
+    check_module(func, "model", model)
     session = _session(func, session)
     if not isinstance(inputs, Tensor):
         shape = _check_shape(func, inputs)
         inputs = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-    if not isinstance(atol, (int, float)) or isinstance(atol, bool) or not atol > 0:
-        raise ValueError(f"{func}: atol must be a positive number, got {atol!r}")
+    check_positive(func, "atol", atol)
     model = copy.deepcopy(model).cpu().eval()
     with torch.no_grad():
         expected = model(inputs.cpu().float())

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from ..training.data import load_digits
+from ..validation import check_int
 from .onnx import _check_input_shape, ort_session, require
 
 __all__ = ["TensorCalibrationReader", "digits_calibration", "quantize_int8"]
@@ -37,8 +38,7 @@ def digits_calibration(
     n: int = 64, image_size: int = 32, channels: int = 3, seed: int = 0
 ) -> Tensor:
     """``n`` normalised training images of the offline digits: ``(n, channels, S, S)``."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"digits_calibration: n must be a positive integer, got {n!r}")
+    check_int("digits_calibration", "n", n)
     train, _ = load_digits(image_size=image_size, channels=channels, seed=seed)
     images, _ = train.tensors()
     order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))

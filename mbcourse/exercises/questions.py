@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..validation import is_int
 from .feedback import CORRECT, INCORRECT, INVALID, CheckResult, Feedback
 from .parsing import (
     AnswerError,
@@ -590,7 +591,7 @@ class MultipleChoice(_Exercise):
             if re.fullmatch(r"[A-Za-z]", text) and ord(text.upper()) - 65 < len(labels):
                 return labels[ord(text.upper()) - 65]
             raise AnswerError(f"{quote(text)} is not one of the options.")
-        if isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice < len(labels):
+        if is_int(choice) and 0 <= choice < len(labels):
             return labels[choice]
         raise AnswerError(f"{choice} is not one of the options.")
 

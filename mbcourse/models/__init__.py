@@ -40,8 +40,6 @@ from collections.abc import Callable
 
 from torch import nn
 
-# Re-exported for convenience: mbcourse.inference depends on torch only, not on the models.
-from ..inference import optimize_for_inference
 from .efficientnet import (
     EFFICIENTNET_B0_TABLE,
     EFFICIENTNET_COMPOUND_SCALING,
@@ -103,7 +101,6 @@ __all__ = [
     "load_torchvision_weights",
     "mobilenet_v2",
     "mobilenet_v2_table",
-    "optimize_for_inference",
     "resolve_rows",
     "torchvision_key_map",
 ]

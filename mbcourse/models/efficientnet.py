@@ -47,13 +47,8 @@ from typing import TYPE_CHECKING, TypedDict
 from torch import nn
 
 from ..blocks import ConvNormAct, FusedMBConv, MBConv, make_divisible
-from ._checks import (
-    check_num_classes,
-    check_positive,
-    check_pretrained_config,
-    check_probability,
-    check_stages,
-)
+from ..validation import check_int, check_positive, check_probability
+from ._checks import check_pretrained_config, check_stages
 from ._network import ImageClassifier, init_weights
 from .table import StageRow, resolve_rows
 from .weights import load_pretrained
@@ -263,7 +258,7 @@ class EfficientNet(ImageClassifier):
         func = "EfficientNet"
         if not isinstance(config, NetworkConfig) or not config.stages:
             raise ValueError(f"{func}: config must be a NetworkConfig with at least one stage")
-        check_num_classes(func, num_classes)
+        check_int(func, "num_classes", num_classes)
         check_probability(func, "dropout", dropout, closed=True)
         check_probability(func, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
 

@@ -30,13 +30,8 @@ from collections.abc import Callable, Iterable, Sequence
 from torch import nn
 
 from ..blocks import ConvNormAct, InvertedResidual, make_divisible
-from ._checks import (
-    check_num_classes,
-    check_positive,
-    check_pretrained_config,
-    check_probability,
-    check_stages,
-)
+from ..validation import check_int, check_positive, check_probability
+from ._checks import check_pretrained_config, check_stages
 from ._network import ImageClassifier, init_weights
 from .table import StageRow, resolve_rows
 from .weights import load_pretrained
@@ -131,7 +126,7 @@ class MobileNetV2(ImageClassifier):
     ) -> None:
         super().__init__()
         func = "MobileNetV2"
-        check_num_classes(func, num_classes)
+        check_int(func, "num_classes", num_classes)
         check_positive(func, "width_mult", width_mult)
         check_probability(func, "dropout", dropout, closed=True)
         if not table or not all(isinstance(row, StageRow) for row in table):

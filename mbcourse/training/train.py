@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..runtime import autocast, pick_device, seed_everything
+from ..validation import check_int
 from .data import DATASETS, get_loaders
 
 __all__ = [
@@ -270,8 +271,7 @@ def _resolve_config(config: TrainConfig | None, options: dict[str, Any]) -> Trai
         raise TypeError(f"fit: unknown option(s) {unknown}; TrainConfig fields: {sorted(names)}")
     config = replace(config or TrainConfig(), **options)
     epochs = config.epochs
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    check_int("fit", "epochs", epochs)
     return config
 
 
