@@ -184,6 +184,15 @@ def _se_cost(channels: int, in_channels: int, se_ratio: float, size: Size) -> Co
     return squeeze_excitation(channels, max(1, int(in_channels * se_ratio)), size)
 
 
+def _se_then_project(
+    total: Cost, expanded: int, in_channels: int, out_channels: int, se_ratio: float
+) -> Cost:
+    """``total`` followed by the SE on the ``expanded`` width and the linear 1x1 projection: the
+    tail that MBConv and Fused-MBConv share."""
+    total = total.then(_se_cost(expanded, in_channels, se_ratio, total.out_size))
+    return total.then(conv_norm_act(expanded, out_channels, 1, total.out_size))
+
+
 def mbconv(
     in_channels: int,
     out_channels: int,
@@ -205,8 +214,7 @@ def mbconv(
     total = total.then(
         conv_norm_act(expanded, expanded, kernel_size, total.out_size, stride, groups=expanded)
     )
-    total = total.then(_se_cost(expanded, in_channels, se_ratio, total.out_size))
-    return total.then(conv_norm_act(expanded, out_channels, 1, total.out_size))
+    return _se_then_project(total, expanded, in_channels, out_channels, se_ratio)
 
 
 def fused_mbconv(
@@ -230,5 +238,4 @@ def fused_mbconv(
         fused = conv_norm_act(in_channels, out_channels, kernel_size, start, stride)
         return fused.then(_se_cost(out_channels, in_channels, se_ratio, fused.out_size))
     fused = conv_norm_act(in_channels, expanded, kernel_size, start, stride)
-    total = fused.then(_se_cost(expanded, in_channels, se_ratio, fused.out_size))
-    return total.then(conv_norm_act(expanded, out_channels, 1, total.out_size))
+    return _se_then_project(fused, expanded, in_channels, out_channels, se_ratio)

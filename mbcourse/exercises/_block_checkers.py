@@ -25,10 +25,8 @@ from ._case_runner import (
     CaseError,
     Session,
     args_text,
-    reject,
-    run_cases,
+    run_checker,
     short_repr,
-    subject_name,
 )
 from .feedback import CheckResult
 
@@ -224,15 +222,46 @@ def _ir_variants(ref: InvertedResidual, x: Tensor) -> Variants:
     ]
 
 
+def _ir_case(
+    cls: Callable[..., nn.Module],
+    name: str,
+    seed: int,
+    c_in: int,
+    c_out: int,
+    stride: int,
+    t: int,
+    note: str,
+) -> Case:
+    args = (c_in, c_out, stride, t)
+    call = f"{name}({args_text(*args)})"
+    label = f"{call} on x of shape (2, {c_in}, 8, 8): {note}"
+
+    def run(s: Session) -> str:
+        ref = InvertedResidual(*args).eval()
+        M.randomize(ref, torch.Generator().manual_seed(seed))
+        mine = _build(s, cls, args, call)
+        x = _input((2, c_in, 8, 8), seed)
+        _match(s, mine, ref, x, f"{call} forward", _ir_explain(c_in, t))
+        return _output_case(
+            s,
+            mine,
+            ref,
+            x,
+            call,
+            label,
+            f"mbcourse.blocks.InvertedResidual({args_text(*args)})",
+            lambda: _ir_variants(ref, x),
+            lambda got: None,
+        )
+
+    return Case(label, _in_context(run, c_in, c_out, stride))
+
+
 def check_inverted_residual(
     cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
 ) -> CheckResult:
     """``cls(in_channels, out_channels, stride, expand_ratio)`` -> a module computing exactly
     :class:`mbcourse.blocks.InvertedResidual` (eval mode, the reference's weights copied in)."""
-    signature = "cls(in_channels, out_channels, stride, expand_ratio)"
-    if (bad := reject("check_inverted_residual", cls, signature, True, verbose)) is not None:
-        return bad
-    name = subject_name(cls)
     table = [
         (16, 16, 1, 6, "stride 1, equal channels: with residual"),
         (16, 24, 2, 6, "stride 2: no residual"),
@@ -241,40 +270,15 @@ def check_inverted_residual(
         (24, 24, 1, 4, "expand_ratio 4, with residual"),
         (24, 24, 2, 6, "stride 2 with equal channels: no residual"),
     ]
-
-    def make(seed: int, c_in: int, c_out: int, stride: int, t: int, note: str) -> Case:
-        args = (c_in, c_out, stride, t)
-        call = f"{name}({args_text(*args)})"
-        label = f"{call} on x of shape (2, {c_in}, 8, 8): {note}"
-
-        def run(s: Session) -> str:
-            ref = InvertedResidual(*args).eval()
-            M.randomize(ref, torch.Generator().manual_seed(seed))
-            mine = _build(s, cls, args, call)
-            x = _input((2, c_in, 8, 8), seed)
-            _match(s, mine, ref, x, f"{call} forward", _ir_explain(c_in, t))
-            return _output_case(
-                s,
-                mine,
-                ref,
-                x,
-                call,
-                label,
-                f"mbcourse.blocks.InvertedResidual({args_text(*args)})",
-                lambda: _ir_variants(ref, x),
-                lambda got: None,
-            )
-
-        return Case(label, _in_context(run, c_in, c_out, stride))
-
-    return run_cases(
+    return run_checker(
         "check_inverted_residual",
-        name,
-        [make(i, *row) for i, row in enumerate(table)],
-        Session(signature.replace("cls", name), time_limit),
+        cls,
+        "cls(in_channels, out_channels, stride, expand_ratio)",
+        lambda name: [_ir_case(cls, name, i, *row) for i, row in enumerate(table)],
         hint="expand 1×1 + BN + ReLU6 (only if expand_ratio != 1) -> depthwise 3×3 + BN + ReLU6 "
         "-> 1×1 + BN (no activation) -> + x when stride == 1 and in == out.",
         verbose=verbose,
+        time_limit=time_limit,
     )
 
 
@@ -417,6 +421,34 @@ def _se_gate_case(cls: Any, name: str) -> Case:
     return Case(label, run)
 
 
+def _se_case(
+    cls: Callable[..., nn.Module], name: str, seed: int, c: int, r: int, shape: tuple[int, ...]
+) -> Case:
+    call = f"{name}({c}, {r})"
+    label = f"{call} on x of shape {shape}"
+
+    def run(s: Session) -> str:
+        ref = SqueezeExcitation(c, r).eval()
+        M.randomize(ref, torch.Generator().manual_seed(seed))
+        mine = _build(s, cls, (c, r), call)
+        x = _input(shape, seed) + 0.5
+        fc1, fc2 = _se_layers(s, mine, x, c, r, call)
+        M.copy_weights([(fc1, ref.fc1), (fc2, ref.fc2)])
+        return _output_case(
+            s,
+            mine,
+            ref,
+            x,
+            call,
+            f"{label}: fc1 {c}→{c // r}, fc2 {c // r}→{c}",
+            f"mbcourse.blocks.SqueezeExcitation({c}, reduction={r})",
+            lambda: _se_variants(ref, x),
+            lambda got: None,
+        )
+
+    return Case(label, run)
+
+
 def check_se(
     cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
 ) -> CheckResult:
@@ -427,51 +459,22 @@ def check_se(
     the order forward runs them) and given the reference's weights. A last case checks that the
     gate lies in (0, 1) and is one number per channel, for large inputs.
     """
-    signature = "cls(channels, reduction)"
-    if (bad := reject("check_se", cls, signature, True, verbose)) is not None:
-        return bad
-    name = subject_name(cls)
     table = [
         (16, 4, (2, 16, 5, 7)),
         (32, 8, (2, 32, 4, 4)),
         (64, 16, (3, 64, 6, 6)),
         (24, 4, (2, 24, 1, 1)),
     ]
-
-    def make(seed: int, c: int, r: int, shape: tuple[int, ...]) -> Case:
-        call = f"{name}({c}, {r})"
-        label = f"{call} on x of shape {shape}"
-
-        def run(s: Session) -> str:
-            ref = SqueezeExcitation(c, r).eval()
-            M.randomize(ref, torch.Generator().manual_seed(seed))
-            mine = _build(s, cls, (c, r), call)
-            x = _input(shape, seed) + 0.5
-            fc1, fc2 = _se_layers(s, mine, x, c, r, call)
-            M.copy_weights([(fc1, ref.fc1), (fc2, ref.fc2)])
-            return _output_case(
-                s,
-                mine,
-                ref,
-                x,
-                call,
-                f"{label}: fc1 {c}→{c // r}, fc2 {c // r}→{c}",
-                f"mbcourse.blocks.SqueezeExcitation({c}, reduction={r})",
-                lambda: _se_variants(ref, x),
-                lambda got: None,
-            )
-
-        return Case(label, run)
-
-    cases = [make(i, *row) for i, row in enumerate(table)] + [_se_gate_case(cls, name)]
-    return run_cases(
+    return run_checker(
         "check_se",
-        name,
-        cases,
-        Session(signature.replace("cls", name), time_limit),
+        cls,
+        "cls(channels, reduction)",
+        lambda name: [_se_case(cls, name, i, *row) for i, row in enumerate(table)]
+        + [_se_gate_case(cls, name)],
         hint="avgpool (N, C, H, W) -> (N, C, 1, 1) -> fc1 C→C/r -> ReLU -> fc2 C/r→C -> sigmoid "
         "-> x * gate.",
         verbose=verbose,
+        time_limit=time_limit,
     )
 
 
@@ -615,6 +618,36 @@ def _mb_drop_case(cls: Any, name: str) -> Case:
     return Case(label, run)
 
 
+def _mb_case(
+    cls: Callable[..., nn.Module], name: str, seed: int, args: tuple[int, ...], note: str
+) -> Case:
+    call = f"{name}({args_text(*args)})"
+    label = f"{call} on x of shape (2, {args[0]}, 8, 8): {note}"
+    expanded = make_divisible(args[0] * args[3], 8)
+
+    def run(s: Session) -> str:
+        ref = MBConv(*args).eval()
+        M.randomize(ref, torch.Generator().manual_seed(seed))
+        mine = _build(s, cls, args, call)
+        x = _input((2, args[0], 8, 8), seed)
+        calls, ref_calls = _match(
+            s, mine, ref, x, f"{call} forward", _mb_explain(args[0], expanded)
+        )
+        return _output_case(
+            s,
+            mine,
+            ref,
+            x,
+            call,
+            label,
+            f"mbcourse.blocks.MBConv({args_text(*args)})",
+            lambda: _mb_variants(ref, x),
+            lambda got: _act_mismatch(calls, ref_calls, _MB_PLACES),
+        )
+
+    return Case(label, _in_context(run, args[0], args[1], args[2]))
+
+
 def check_mbconv_forward(
     cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
 ) -> CheckResult:
@@ -624,55 +657,23 @@ def check_mbconv_forward(
     (positionally) only in the 5×5 case. A last case runs training mode with the
     ``StochasticDepth`` modules' ``p`` set to 0.5 and checks that only the branch is dropped.
     """
-    signature = "cls(in_channels, out_channels, stride, expand_ratio, kernel_size=3)"
-    if (bad := reject("check_mbconv_forward", cls, signature, True, verbose)) is not None:
-        return bad
-    name = subject_name(cls)
     table = [
         ((16, 16, 1, 6), "stride 1, equal channels: residual"),
         ((16, 24, 2, 6), "stride 2: no residual"),
         ((32, 16, 1, 1), "expand_ratio 1: no expansion conv (EfficientNet-B0's first block)"),
         ((24, 40, 2, 6, 5), "a 5×5 depthwise kernel"),
     ]
-
-    def make(seed: int, args: tuple[int, ...], note: str) -> Case:
-        call = f"{name}({args_text(*args)})"
-        label = f"{call} on x of shape (2, {args[0]}, 8, 8): {note}"
-        expanded = make_divisible(args[0] * args[3], 8)
-
-        def run(s: Session) -> str:
-            ref = MBConv(*args).eval()
-            M.randomize(ref, torch.Generator().manual_seed(seed))
-            mine = _build(s, cls, args, call)
-            x = _input((2, args[0], 8, 8), seed)
-            calls, ref_calls = _match(
-                s, mine, ref, x, f"{call} forward", _mb_explain(args[0], expanded)
-            )
-            return _output_case(
-                s,
-                mine,
-                ref,
-                x,
-                call,
-                label,
-                f"mbcourse.blocks.MBConv({args_text(*args)})",
-                lambda: _mb_variants(ref, x),
-                lambda got: _act_mismatch(calls, ref_calls, _MB_PLACES),
-            )
-
-        return Case(label, _in_context(run, args[0], args[1], args[2]))
-
-    cases = [make(i, args, note) for i, (args, note) in enumerate(table)]
-    cases.append(_mb_drop_case(cls, name))
-    return run_cases(
+    return run_checker(
         "check_mbconv_forward",
-        name,
-        cases,
-        Session(signature.replace("cls", name), time_limit),
+        cls,
+        "cls(in_channels, out_channels, stride, expand_ratio, kernel_size=3)",
+        lambda name: [_mb_case(cls, name, i, *row) for i, row in enumerate(table)]
+        + [_mb_drop_case(cls, name)],
         hint="expand 1×1 + SiLU (if the expanded width != in) -> depthwise k×k + SiLU -> SE "
         "(squeeze max(1, in // 4), SiLU) -> 1×1 projection, no activation -> x + "
         "stochastic_depth(branch) when stride == 1 and in == out.",
         verbose=verbose,
+        time_limit=time_limit,
     )
 
 
@@ -839,28 +840,24 @@ def check_make_lite(
     non-trivial BatchNorm statistics; the output (on ``(2, C, H, W)`` inputs) must equal
     ``to_lite``'s.
     """
-    signature = "fn(model)"
-    if (bad := reject("check_make_lite", fn, signature, False, verbose)) is not None:
-        return bad
-    name = subject_name(fn)
-    cases = [
-        _lite_case(
-            fn, name, "MBConv(16, 16, 1, 4)", lambda: MBConv(16, 16, 1, 4), (2, 16, 6, 6), 0
-        ),
-        _lite_case(
-            fn,
-            name,
-            "tiny_efficientnet(fused_stages=1, se_reduction=4)",
-            lambda: tiny_efficientnet(fused_stages=1, se_reduction=4),
-            (2, 3, 12, 12),
-            1,
-        ),
-    ]
-    return run_cases(
+    return run_checker(
         "check_make_lite",
-        name,
-        cases,
-        Session(signature.replace("fn", name), time_limit),
+        fn,
+        "fn(model)",
+        lambda name: [
+            _lite_case(
+                fn, name, "MBConv(16, 16, 1, 4)", lambda: MBConv(16, 16, 1, 4), (2, 16, 6, 6), 0
+            ),
+            _lite_case(
+                fn,
+                name,
+                "tiny_efficientnet(fused_stages=1, se_reduction=4)",
+                lambda: tiny_efficientnet(fused_stages=1, se_reduction=4),
+                (2, 3, 12, 12),
+                1,
+            ),
+        ],
         hint=_LITE_STEPS,
         verbose=verbose,
+        time_limit=time_limit,
     )

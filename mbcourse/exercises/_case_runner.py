@@ -30,6 +30,7 @@ __all__ = [
     "diagnose",
     "reject",
     "run_cases",
+    "run_checker",
     "subject_name",
 ]
 
@@ -333,3 +334,23 @@ def run_cases(
     if verbose:
         print(("✓ " if result.passed else "✗ ") + message)
     return result
+
+
+def run_checker(
+    checker: str,
+    subject: Any,
+    signature: str,
+    make_cases: Callable[[str], Sequence[Case]],
+    *,
+    hint: str,
+    verbose: bool,
+    time_limit: float,
+) -> CheckResult:
+    """A whole checker: refuse a ``subject`` that cannot be what ``signature`` asks for (a class
+    for ``cls(...)``, a function for ``fn(...)``), build the cases with its name, run them."""
+    placeholder = signature.partition("(")[0]
+    if (bad := reject(checker, subject, signature, placeholder == "cls", verbose)) is not None:
+        return bad
+    name = subject_name(subject)
+    session = Session(signature.replace(placeholder, name), time_limit)
+    return run_cases(checker, name, make_cases(name), session, hint=hint, verbose=verbose)
