@@ -39,8 +39,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 KERNEL = "mbcourse-learner"
 # What Colab ships and the chapters use; ipywidgets at Colab's version (colabtools#3020).
+# protobuf too: Colab has it, and a `google.protobuf` installed only after `google.colab` was
+# imported would not join the `google` namespace package of the running kernel.
 COLAB_PREINSTALLED = (
-    "torch", "torchvision", "numpy", "matplotlib", "ipykernel", "ipywidgets==7.7.1",
+    "torch", "torchvision", "numpy", "matplotlib", "ipykernel", "ipywidgets==7.7.1", "protobuf",
 )
 # The install cell must leave these exactly as Colab has them.
 PROTECTED = ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets")
@@ -80,12 +82,13 @@ def python_of(venv: Path) -> Path:
 
 
 def make_venv(venv: Path, fresh: bool) -> Path:
-    """The Colab-like environment (reused when it already holds Colab's packages)."""
+    """The Colab-like environment (reused unless ``fresh``; Colab's packages added if missing)."""
     python = python_of(venv)
     marker = venv / "colab-packages.json"
-    if fresh or not marker.is_file() or json.loads(marker.read_text()) != list(COLAB_PREINSTALLED):
+    if fresh or not python.is_file():
         shutil.rmtree(venv, ignore_errors=True)
         run([sys.executable, "-m", "venv", str(venv)])
+    if not marker.is_file() or json.loads(marker.read_text()) != list(COLAB_PREINSTALLED):
         run([str(python), "-m", "pip", "install", "-q", *COLAB_PREINSTALLED])
         marker.write_text(json.dumps(list(COLAB_PREINSTALLED)))
     # The stand-in google.colab: a namespace package part, so google.protobuf & co. still import.
