@@ -11,6 +11,8 @@ in effect before axe runs. Every request that is not for the local server is abo
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +83,26 @@ def _report(violations: list[dict]) -> str:
             if node["summary"]:
                 lines.append("      " + node["summary"].replace("\n", "\n      "))
     return "\n".join(lines)
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_every_output_image_is_a_numbered_described_figure(book_html: Any, page_path: str) -> None:
+    """Each image a chapter's code draws sits in a <figure> whose caption has a number, and its
+    alt text describes it in words (not the file name, not empty)."""
+    bs4 = pytest.importorskip("bs4")  # pydata-sphinx-theme's own dependency
+    soup = bs4.BeautifulSoup((book_html / page_path).read_text(encoding="utf-8"), "html.parser")
+    problems = []
+    for img in soup.select("div.cell_output img"):
+        src, alt = img.get("src", ""), (img.get("alt") or "").strip()
+        figure = img.find_parent("figure")
+        number = figure.select_one("figcaption .caption-number") if figure else None
+        if figure is None or not figure.get("id"):
+            problems.append(f"{src}: not in a named <figure> (mystnb figure metadata)")
+        elif number is None or not re.search(r"\d", number.get_text()):
+            problems.append(f"{src}: its figure has no numbered caption")
+        if len(alt.split()) < 5 or Path(src).name in alt or alt.endswith((".png", ".svg")):
+            problems.append(f"{src}: alt text {alt!r} does not describe the figure")
+    assert not problems, f"{page_path}:\n" + "\n".join(problems)
 
 
 def test_axe_is_served_by_the_build(book_html: Any) -> None:
