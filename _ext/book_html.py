@@ -5,7 +5,8 @@
   missing or stale) and are copied into ``_static/vendor/`` of the output, with
   ``widgets_offline.js`` (beside this file). ``mathjax_path`` and ``nb_ipywidgets_js`` in
   ``_config.yml`` must point there: a missing file or a CDN URL stops the build instead of
-  silently falling back to the network.
+  silently falling back to the network. axe-core (the accessibility checker of the browser
+  tests) is copied the same way to ``_static/vendor/axe-core/axe.min.js``; no page loads it.
 * "Identifier 'THEBE_JS_URL' has already been declared": Sphinx 7.4 emits an inline script that
   an extension registers after the builder started twice (once as ``None``, once as ``''``);
   sphinx-thebe's ``const THEBE_JS_URL = ...`` is such a script. Duplicates are dropped per page.
@@ -44,6 +45,9 @@ ASSETS: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("embed-amd.js", "*.woff2", "*.woff", "*.ttf", "*.eot", "*.svg"),
         "html-manager",
     ),
+    # Not loaded by any page: the accessibility test (tests/browser/test_accessibility.py)
+    # injects it into each page it checks, from the build like everything else.
+    "axe-core": ("", ("axe.min.js",), "axe-core"),
 }
 OWN_JS = Path(__file__).with_name("widgets_offline.js")  # -> _static/vendor/widgets-offline.js
 

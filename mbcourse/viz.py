@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -38,6 +38,7 @@ from .blocks import (
 from .validation import check_int, check_module, is_shape
 
 __all__ = [
+    "NOISE_LABEL",
     "BlockTrace",
     "Stage",
     "bar_compare",
@@ -45,6 +46,7 @@ __all__ = [
     "draw_mbconv_vs_fused",
     "draw_se_mlp",
     "format_shape",
+    "mark_within_noise",
     "plot_spiral_embeddings",
     "trace_block",
 ]
@@ -641,3 +643,30 @@ def plot_spiral_embeddings(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+#: Legend entry of bars that :func:`mark_within_noise` greys (see measure.timing.within_noise).
+NOISE_LABEL = "within noise (|ratio − 1| ≤ spread of rounds)"
+
+
+def mark_within_noise(
+    ax: Axes, bars: Sequence[Patch], flags: Sequence[bool], *, label: str = NOISE_LABEL
+) -> int:
+    """Grey and hatch the ``bars`` (matplotlib patches) whose flag is true; add ``label`` to
+    the axes' legend when any is marked. Returns how many bars were marked."""
+    func = "mark_within_noise"
+    bars, flags = list(bars), list(flags)
+    if len(bars) != len(flags):
+        raise ValueError(f"{func}: got {len(bars)} bars but {len(flags)} flags; give one each")
+
+    style = {"facecolor": "#d9d9d9", "edgecolor": "#525252", "hatch": "///"}
+    marked = 0
+    for bar, flag in zip(bars, flags, strict=True):
+        if flag:
+            bar.set(**style)
+            marked += 1
+    if marked:
+        handles, _ = ax.get_legend_handles_labels()
+        size = ax.get_legend().prop.get_size() if ax.get_legend() is not None else None
+        ax.legend(handles=[*handles, Patch(**style, label=label)], fontsize=size)
+    return marked

@@ -9,7 +9,8 @@ Each measurement uses PyTorch's or the ecosystem's own instrument, not a hand-wr
                     :func:`parameters_per_stage`, :func:`count_flops` (``FlopCounterMode``)
 :mod:`.memory`      :func:`activation_memory` (a ``TorchDispatchMode`` following storages)
 :mod:`.timing`      :func:`compare_latency`, :func:`time_interleaved`: the one timing path
-                    (``torch.utils.benchmark``, interleaved rounds)
+                    (``torch.utils.benchmark``, interleaved rounds); :func:`round_spread`,
+                    :func:`within_noise`: is a measured difference within its own noise?
 :mod:`.summary`     :func:`summary` (``torchinfo.summary``)
 ==================  ================================================================================
 
@@ -28,7 +29,15 @@ from .counts import (
 from .memory import ActivationMemory, MemoryRow, activation_memory
 from .structure import BLOCK_TYPES, named_blocks, named_stages
 from .summary import summary
-from .timing import CLOCKS, Latency, Step, compare_latency, time_interleaved
+from .timing import (
+    CLOCKS,
+    Latency,
+    Step,
+    compare_latency,
+    round_spread,
+    time_interleaved,
+    within_noise,
+)
 
 __all__ = [
     "BLOCK_TYPES",
@@ -48,6 +57,8 @@ __all__ = [
     "named_stages",
     "parameters_per_block",
     "parameters_per_stage",
+    "round_spread",
     "summary",
     "time_interleaved",
+    "within_noise",
 ]

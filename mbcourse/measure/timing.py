@@ -24,6 +24,7 @@ machine barely disturbs; use it with one thread, on CPU devices only.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,7 +47,15 @@ try:
 finally:
     _cpp_log.setLevel(_saved_level)
 
-__all__ = ["CLOCKS", "Latency", "Step", "compare_latency", "time_interleaved"]
+__all__ = [
+    "CLOCKS",
+    "Latency",
+    "Step",
+    "compare_latency",
+    "round_spread",
+    "time_interleaved",
+    "within_noise",
+]
 
 #: A zero-argument callable to time: one forward pass, one training step, ...
 Step = Callable[[], object]
@@ -216,3 +225,39 @@ def compare_latency(
         steps, rounds=rounds, min_run_time=min_run_time, warmup=warmup,
         num_threads=num_threads, clock=clock, batch_size=shape[0],
     )
+
+
+# Is a measured difference larger than the noise of its own timings? A Latency holds one
+# median per round; their relative spread (max / min - 1) is how far the same step's time moved
+# between rounds. A ratio closer to 1 than that spread is within noise: not a result.
+def round_spread(*timings: Latency) -> float:
+    """Largest relative spread ``max(times_ms) / min(times_ms) - 1`` over ``timings``.
+
+    Each timing needs ``times_ms``, a non-empty sequence of positive round medians (ms).
+    """
+    func = "round_spread"
+    if not timings:
+        raise ValueError(f"{func}: give at least one timing (an object with times_ms)")
+    spreads = []
+    for t in timings:
+        times = getattr(t, "times_ms", None)
+        if not times or any(not isinstance(v, int | float) or v <= 0 for v in times):
+            raise ValueError(
+                f"{func}: each timing needs times_ms, a non-empty sequence of positive "
+                f"milliseconds; got {times!r} from {type(t).__name__}"
+            )
+        spreads.append(max(times) / min(times) - 1)
+    return max(spreads)
+
+
+def within_noise(ratio: float, spread: float) -> bool:
+    """True when ``ratio`` (time of one variant / time of the other) is within ``spread`` of 1.
+
+    Symmetric on a log scale: ``|log ratio| <= log(1 + spread)``, so 0.9 and 1/0.9 are alike.
+    """
+    func = "within_noise"
+    if not isinstance(ratio, int | float) or not ratio > 0 or math.isinf(ratio):
+        raise ValueError(f"{func}: ratio must be a positive finite number, got {ratio!r}")
+    if not isinstance(spread, int | float) or not spread >= 0 or math.isinf(spread):
+        raise ValueError(f"{func}: spread must be a finite number >= 0, got {spread!r}")
+    return abs(math.log(ratio)) <= math.log1p(spread)
