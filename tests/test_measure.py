@@ -194,6 +194,7 @@ def test_summary_rows(mnv2: nn.Module) -> None:
     assert "InvertedResidual" in text and "Linear" in text
     assert "Conv2d" not in text  # the convs sit at depth 3, inside the blocks
     assert "Conv2d" in str(measure.summary(mnv2, 64, depth=3))
+    assert "Total mult-adds (M): 300.81" in text  # the unit itself, not "Units.MEGABYTES"
 
 
 # ---------------------------------------------------------------------------- errors

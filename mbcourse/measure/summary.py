@@ -40,7 +40,12 @@ def summary(
     import torchinfo
 
     run_device = model_device(model) if device is None else torch.device(device)
-    return torchinfo.summary(
+    stats = torchinfo.summary(
         model, input_size=shape, depth=depth, device=run_device, col_names=tuple(col_names),
         mode="eval", verbose=verbose, **kwargs,
     )
+    # torchinfo 1.8 prints its unit enum as "Units.MEGABYTES" on Python >= 3.11; its value ("M",
+    # "G") compares equal to the enum and prints as the unit itself.
+    unit = torchinfo.Units.GIGABYTES if stats.total_mult_adds >= 1e9 else torchinfo.Units.MEGABYTES
+    stats.formatting.macs_units = unit.value
+    return stats
