@@ -371,6 +371,8 @@ def plot_speedups(
         bars += ax.bar(xs, [values.get(v, float("nan")) for v in variants], width, label=model)
         bar_flags += [(model, v) in noisy for v in variants]
     ax.axhline(1.0, color="black", linewidth=0.8)
+    heights = [b.get_height() for b in bars if math.isfinite(b.get_height())]
+    ax.set_ylim(0, 1.5 * max([*heights, 1.0]))  # room above the bars for the legend
     ax.set_xticks(range(len(variants)), variants, rotation=20)
     ax.set(xlabel="variant", ylabel="speed-up over eager float32 (×)", title=title)
     ax.legend()
