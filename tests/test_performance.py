@@ -52,6 +52,7 @@ def test_fusion_sweep_rows() -> None:
         fused = costs.fused_mbconv(r["width"], r["width"], r["resolution"], 1, 4)
         assert r["mac_ratio"] == pytest.approx(fused.macs / mb.macs)
         assert r["param_ratio"] > 1  # fusing adds parameters
+        assert r["spread"] >= 0  # round_spread of the pair (one round: 0)
 
 
 def test_optimization_ratios_on_cpu() -> None:
@@ -64,6 +65,7 @@ def test_optimization_ratios_on_cpu() -> None:
     for values in ratios.values():
         assert values["median_ms"] > 0
         assert values["speedup"] == pytest.approx(eager_ms / values["median_ms"])
+        assert values["spread"] >= 0
     with pytest.raises(ValueError, match="amp=True needs a CUDA device"):
         optimization_ratios(model, (1, 3, 16, 16), device="cpu", amp=True)
 
@@ -196,6 +198,95 @@ def test_plots_draw_every_cell_and_bar() -> None:
     ax2 = plot_speedups(optimizations)
     assert len(ax2.patches) == 4
     assert sorted(round(p.get_height(), 2) for p in ax2.patches) == [1.0, 1.0, 1.3, 1.3]
+    assert ax2.get_legend() is not None and all(p.get_hatch() is None for p in ax2.patches)
+    plt.close("all")
+
+
+def test_spread_is_the_round_spread_of_the_timings(monkeypatch) -> None:
+    from mbcourse.measure import Latency
+    from mbcourse.studies import performance
+
+    def fake_compare(modules, input_shape, **kwargs):
+        times = {"MBConv": (1.0, 1.1), "Fused-MBConv": (2.0, 2.6), "eager": (4.0, 4.4),
+                 "channels_last": (2.0, 2.1), "bn_folded": (3.0, 3.3),
+                 "bn_folded+channels_last": (1.0, 1.5)}
+        return {name: Latency(name, times[name], input_shape[0], min(times[name]))
+                for name in modules}
+
+    monkeypatch.setattr(performance, "compare_latency", fake_compare)
+    (row,) = performance.fusion_sweep((8,), (8,), device="cpu")
+    assert row["spread"] == pytest.approx(0.3)  # Fused-MBConv's 2.6 / 2.0 beats MBConv's 1.1
+    model = tiny_efficientnet(repeats=1)
+    ratios = performance.optimization_ratios(model, (1, 3, 8, 8), device="cpu")
+    assert ratios["eager"]["spread"] == pytest.approx(0.1)
+    assert ratios["channels_last"]["spread"] == pytest.approx(0.1)  # eager's 10 % > its 5 %
+    assert ratios["bn_folded+channels_last"]["spread"] == pytest.approx(0.5)
+
+
+def _grid_rows(ratios: dict[tuple[int, int], float], spread: float = 0.1) -> list[dict]:
+    return [{"width": w, "resolution": r, "ratio": q, "mac_ratio": 4.0, "spread": spread}
+            for (w, r), q in ratios.items()]
+
+
+def _hatched_cells(ax) -> set[tuple[int, int]]:
+    """(row, column) of the cells plot_ratio_grid hatched."""
+    return {(round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in ax.patches
+            if p.get_hatch() == "///"}
+
+
+def test_ratio_grid_hatches_only_cells_within_noise() -> None:
+    import matplotlib.pyplot as plt
+
+    from mbcourse.viz import NOISE_LABEL
+
+    # spread 10 %: 1.05 and 1 / 1.08 are within noise, 0.5 and 1.2 are not.
+    rows = _grid_rows({(16, 7): 0.5, (16, 14): 1.05, (32, 7): 1 / 1.08, (32, 14): 1.2})
+    ax = plot_ratio_grid(rows, "ratio")
+    assert _hatched_cells(ax) == {(0, 1), (1, 0)}  # (width 16, 14×14), (width 32, 7×7)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"{NOISE_LABEL}: 2 of 4 cells"]
+    # The multiply-add map is no measurement: nothing hatched, no legend.
+    ax2 = plot_ratio_grid(rows, "mac_ratio")
+    assert _hatched_cells(ax2) == set() and ax2.get_legend() is None
+    # Stored results from before the spread existed are drawn without marks ...
+    old = [{k: v for k, v in r.items() if k != "spread"} for r in rows]
+    ax3 = plot_ratio_grid(old, "ratio")
+    assert _hatched_cells(ax3) == set() and ax3.get_legend() is None
+    # ... unless marks are asked for, which then need the spreads.
+    with pytest.raises(ValueError, match="plot_ratio_grid: mark_noise=True needs a 'spread'"):
+        plot_ratio_grid(old, "ratio", mark_noise=True)
+    assert _hatched_cells(plot_ratio_grid(rows, "ratio", mark_noise=False)) == set()
+    plt.close("all")
+
+
+def test_ratio_grid_writes_white_numbers_on_dark_cells() -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    rows = _grid_rows({(16, 7): 1 / 4, (16, 14): 1.0, (32, 7): 4.0, (32, 14): 1.1}, spread=0.0)
+    ax = plot_ratio_grid(rows, "ratio", bound=4)
+    colours = {t.get_text(): to_rgba(t.get_color()) for t in ax.texts}
+    assert colours["0.25"] == colours["4.00"] == to_rgba("white")  # dark blue, dark red
+    assert colours["1.00"] == colours["1.10"] == to_rgba("black")  # light grey middle
+    plt.close("all")
+
+
+def test_speedups_grey_only_bars_within_noise() -> None:
+    import matplotlib.pyplot as plt
+
+    from mbcourse.viz import NOISE_LABEL
+
+    optimizations = [  # spread 10 %: channels_last (1.05) is within noise, bn_folded is not
+        {"model": m, "variant": v, "speedup": s, "spread": 0.1}
+        for m in ("a", "b") for v, s in (("bn_folded", 1.5), ("eager", 1.0),
+                                         ("channels_last", 1.05))
+    ]
+    ax = plot_speedups(optimizations)
+    hatched = sorted(round(p.get_height(), 2) for p in ax.patches if p.get_hatch() == "///")
+    assert hatched == [1.05, 1.05]  # never eager's 1.0, never bn_folded's 1.5
+    ticks = [t.get_text() for t in ax.xaxis.get_ticklabels()]
+    assert ticks == ["eager", "bn_folded", "channels_last"]  # the reference first
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", NOISE_LABEL]
     plt.close("all")
 
 

@@ -2,7 +2,9 @@
 
 Everything here reports *ratios* of latencies measured side by side, in the same process, with
 :func:`mbcourse.measure.compare_latency` (interleaved rounds, robust to a busy machine).
-Absolute milliseconds describe only the machine that produced them.
+Absolute milliseconds describe only the machine that produced them. Every ratio comes with the
+``spread`` of its own timing rounds (:func:`mbcourse.measure.round_spread`); the plots mark the
+ratios that are :func:`~mbcourse.measure.within_noise`, closer to 1 than that spread.
 
 * :func:`fusion_sweep` times a stride-1 MBConv and a Fused-MBConv of the same width ``C`` and
   expansion across input resolutions and widths, beside their multiply-adds from
@@ -29,7 +31,7 @@ from torch import nn
 from .. import costs
 from ..blocks import FusedMBConv, MBConv
 from ..inference import Autocast, fold_batchnorm, optimize_for_inference
-from ..measure.timing import compare_latency
+from ..measure.timing import compare_latency, round_spread, within_noise
 from ..runtime import describe_device, pick_device
 
 __all__ = [
@@ -75,7 +77,9 @@ def fusion_sweep(
 
     Each row: ``resolution``, ``width``, ``mbconv_ms``, ``fused_ms`` (median over ``rounds``),
     ``ratio`` (``fused_ms / mbconv_ms``: below 1, fusing pays), ``mac_ratio`` and
-    ``param_ratio`` (fused / MBConv, from :mod:`mbcourse.costs`). ``dtype`` (CUDA) runs both
+    ``param_ratio`` (fused / MBConv, from :mod:`mbcourse.costs`), ``spread`` (the larger relative
+    spread of the two blocks' round medians, :func:`~mbcourse.measure.round_spread`: a ``ratio``
+    closer to 1 than that is within noise). ``dtype`` (CUDA) runs both
     under autocast; ``channels_last`` puts the weights in that memory format.
     Taught in chapter 8 (book/08_performance.ipynb).
     """
@@ -101,6 +105,7 @@ def fusion_sweep(
                 "mbconv_ms": mb_ms, "fused_ms": fused_ms, "ratio": fused_ms / mb_ms,
                 "mac_ratio": fused_cost.macs / mb_cost.macs,
                 "param_ratio": fused_cost.params / mb_cost.params,
+                "spread": round_spread(timed["MBConv"], timed["Fused-MBConv"]),
             })
     return rows
 
@@ -124,7 +129,10 @@ def optimization_ratios(
     (CUDA) ``amp`` and ``amp+channels_last`` (bfloat16 where supported, else float16); with
     ``compile`` ``compiled`` (:func:`~mbcourse.inference.optimize_for_inference` with
     ``compile=True``: folded, channels-last, TorchInductor). Returns
-    ``{variant: {"median_ms": ..., "speedup": eager / variant}}``. Calibrate a freshly built
+    ``{variant: {"median_ms": ..., "speedup": eager / variant, "spread": ...}}``, where
+    ``spread`` is the larger relative spread of the variant's and eager's round medians
+    (:func:`~mbcourse.measure.round_spread`: a speed-up closer to 1 than that is within noise).
+    Calibrate a freshly built
     model's BatchNorm first (:func:`~mbcourse.inference.calibrate_batchnorm`).
     Taught in chapter 8 (book/08_performance.ipynb).
     """
@@ -148,7 +156,8 @@ def optimization_ratios(
                             min_run_time=min_run_time, num_threads=num_threads)
     eager_ms = timed["eager"].median_ms
     return {
-        name: {"median_ms": t.median_ms, "speedup": eager_ms / t.median_ms}
+        name: {"median_ms": t.median_ms, "speedup": eager_ms / t.median_ms,
+               "spread": round_spread(t, timed["eager"])}
         for name, t in timed.items()
     }
 
@@ -231,6 +240,34 @@ def _grid(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[
     return widths, resolutions, grid
 
 
+#: Reference variant of :func:`optimization_ratios`: its speed-up is 1 by definition.
+_REFERENCE = "eager"
+
+
+def _noise_flags(
+    rows: Sequence[Mapping[str, Any]], key: str, mark_noise: bool | None, func: str
+) -> list[bool]:
+    """Per row: is ``row[key]`` within the noise ``row["spread"]``? ``mark_noise=None`` marks
+    only when ``key`` is a measured ratio and every row carries a spread (older stored
+    results have none); ``True`` requires the spreads."""
+    measured = key in ("ratio", "speedup")
+    have = all("spread" in r for r in rows)
+    if mark_noise is None:
+        mark_noise = measured and have
+    if not mark_noise:
+        return [False] * len(rows)
+    if not have:
+        raise ValueError(f"{func}: mark_noise=True needs a 'spread' in every row "
+                         "(fusion_sweep and optimization_ratios give one)")
+    return [within_noise(float(r[key]), float(r["spread"])) for r in rows]
+
+
+def _luminance(rgba: Sequence[float]) -> float:
+    """Relative luminance (Rec. 709 weights) of a matplotlib colour, 0 black to 1 white."""
+    red, green, blue = rgba[:3]
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
 def plot_ratio_grid(
     rows: Sequence[Mapping[str, Any]],
     key: str = "ratio",
@@ -239,28 +276,56 @@ def plot_ratio_grid(
     title: str = "",
     label: str = "Fused-MBConv / MBConv latency",
     bound: float | None = None,
+    mark_noise: bool | None = None,
 ) -> Any:
     """Heat map of ``rows[key]`` over width (rows) x resolution (columns), log colour scale
     from ``1 / bound`` to ``bound`` (default: the data's extreme), centred on 1 (blue: below 1,
-    fusing pays; red: above), each cell annotated."""
+    fusing pays; red: above), each cell annotated (white on dark cells).
+
+    Cells whose ratio is :func:`~mbcourse.measure.within_noise` of their ``spread`` are hatched
+    and the hatch is explained in a legend under the map. ``mark_noise``: ``None`` (default)
+    marks when ``key`` is ``"ratio"`` and the rows carry spreads, ``False`` never, ``True``
+    always (the rows must carry spreads).
+    """
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
+    from matplotlib.patches import Patch, Rectangle
     from matplotlib.ticker import NullFormatter
 
+    from ..viz import NOISE_LABEL
+
     widths, resolutions, grid = _grid(rows, key)
+    flags = _noise_flags(rows, key, mark_noise, "plot_ratio_grid")
+    noisy = {(widths.index(int(r["width"])), resolutions.index(int(r["resolution"])))
+             for r, flag in zip(rows, flags, strict=True) if flag}
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4))
     if bound is None:
         logs = [abs(math.log(v)) for v in grid.flat if v > 0]
         bound = math.exp(max([*logs, 0.1]))  # symmetric around 1 on a log scale
-    image = ax.imshow(grid, cmap="coolwarm", norm=LogNorm(vmin=1 / bound, vmax=bound),
-                      origin="lower", aspect="auto")
+    norm = LogNorm(vmin=1 / bound, vmax=bound)
+    image = ax.imshow(grid, cmap="coolwarm", norm=norm, origin="lower", aspect="auto")
     for i in range(len(widths)):
         for j in range(len(resolutions)):
-            ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=9)
+            value = grid[i, j]
+            if math.isnan(value):
+                continue
+            fill = image.cmap(norm(value))
+            ink = "white" if _luminance(fill) < 0.5 else "black"
+            if (i, j) in noisy:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                       edgecolor=ink, linewidth=0, gid="within-noise"))
+            box = {"boxstyle": "round,pad=0.15", "facecolor": fill, "edgecolor": "none"}
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9, color=ink,
+                    bbox=box if (i, j) in noisy else None)
     ax.set_xticks(range(len(resolutions)), [f"{r}×{r}" for r in resolutions])
     ax.set_yticks(range(len(widths)), [str(w) for w in widths])
     ax.set(xlabel="input resolution (pixels)", ylabel="block width C (channels)", title=title)
+    if noisy:
+        handle = Patch(facecolor="white", edgecolor="black", hatch="///",
+                       label=f"{NOISE_LABEL}: {len(noisy)} of {len(rows)} cells")
+        ax.legend(handles=[handle], loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                  fontsize=8, frameon=False)
     bar = ax.figure.colorbar(image, ax=ax, label=label)
     ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if 1 / bound <= t <= bound]
     bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
@@ -269,23 +334,47 @@ def plot_ratio_grid(
 
 
 def plot_speedups(
-    optimizations: Sequence[Mapping[str, Any]], *, ax: Any = None, title: str = ""
+    optimizations: Sequence[Mapping[str, Any]],
+    *,
+    ax: Any = None,
+    title: str = "",
+    mark_noise: bool | None = None,
 ) -> Any:
-    """Grouped bars: speed-up over eager float32 (``speedup``) per ``variant`` and ``model``."""
+    """Grouped bars: speed-up over eager float32 (``speedup``) per ``variant`` and ``model``,
+    eager first.
+
+    Bars whose speed-up is :func:`~mbcourse.measure.within_noise` of their ``spread`` are
+    greyed and hatched by :func:`mbcourse.viz.mark_within_noise` (eager itself never: it is
+    the reference). ``mark_noise`` as in :func:`plot_ratio_grid`.
+    """
     import matplotlib.pyplot as plt
+
+    from ..viz import mark_within_noise
 
     models = list(dict.fromkeys(str(o["model"]) for o in optimizations))
     variants = list(dict.fromkeys(str(o["variant"]) for o in optimizations))
+    # The reference first: the legend takes each model's colour from its first bar, which
+    # is then never greyed.
+    variants.sort(key=lambda v: v != _REFERENCE)
+    flags = _noise_flags(optimizations, "speedup", mark_noise, "plot_speedups")
+    noisy = {(str(o["model"]), str(o["variant"]))
+             for o, flag in zip(optimizations, flags, strict=True)
+             if flag and o["variant"] != _REFERENCE}
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.8))
     width = 0.8 / len(models)
+    bars, bar_flags = [], []
     for k, model in enumerate(models):
         values = {str(o["variant"]): float(o["speedup"]) for o in optimizations
                   if o["model"] == model}
         xs = [i + (k - (len(models) - 1) / 2) * width for i in range(len(variants))]
-        ax.bar(xs, [values.get(v, float("nan")) for v in variants], width, label=model)
+        bars += ax.bar(xs, [values.get(v, float("nan")) for v in variants], width, label=model)
+        bar_flags += [(model, v) in noisy for v in variants]
     ax.axhline(1.0, color="black", linewidth=0.8)
+    heights = [b.get_height() for b in bars if math.isfinite(b.get_height())]
+    ax.set_ylim(0, 1.5 * max([*heights, 1.0]))  # room above the bars for the legend
     ax.set_xticks(range(len(variants)), variants, rotation=20)
     ax.set(xlabel="variant", ylabel="speed-up over eager float32 (×)", title=title)
     ax.legend()
+    mark_within_noise(ax, bars, bar_flags)
     return ax
