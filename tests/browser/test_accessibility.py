@@ -62,6 +62,7 @@ def _check_page(browser: Any, origin: str, page_path: str, theme: str) -> list[d
         page.wait_for_function(WIDGETS_READY_JS)
         shown = page.evaluate("() => document.documentElement.dataset.theme")
         assert shown == theme, f"{page_path}: asked for the {theme} theme, the page shows {shown!r}"
+        _show_feedback(page)
         if not page.evaluate("() => Boolean(window.axe)"):
             page.add_script_tag(url=f"{origin}/{AXE}")
         violations = page.evaluate(RUN_AXE_JS)
@@ -72,6 +73,18 @@ def _check_page(browser: Any, origin: str, page_path: str, theme: str) -> list[d
         return violations
     finally:
         context.close()
+
+
+def _show_feedback(page: Any) -> None:
+    """Answer the page's first number exercise wrongly, then rightly in the next one, and open a
+    hint, so that axe also judges the feedback a reader sees (verdict colours, hint text)."""
+    exercises = page.locator(".mbc-exercise.mbc-kind-number, .mbc-exercise.mbc-kind-shape")
+    for i, answer in ((0, "0"), (1, "¿?")):
+        if exercises.count() > i:
+            exercise = exercises.nth(i)
+            exercise.locator("input").first.fill(answer)
+            exercise.locator("button.mbc-check").click()
+            exercise.locator("button.mbc-hint").click()
 
 
 def _report(violations: list[dict]) -> str:
