@@ -13,7 +13,7 @@ import functools
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,30 @@ def chromium_path() -> str | None:
         if found := shutil.which(name):
             return found
     return None
+
+
+def keep_offline(
+    context: Any,
+    origin: str,
+    offsite: list[str] | None = None,
+    *,
+    describe: Callable[[Any], str] = lambda request: request.url,
+) -> list[str]:
+    """Route every request of a Playwright ``context``: those for ``origin`` (the local server,
+    or a ``file://`` folder) go through, every other one is aborted and listed in ``offsite``
+    (as ``describe(request)``). Returns ``offsite``."""
+    offsite = [] if offsite is None else offsite
+
+    def route(route: Any) -> None:
+        url = route.request.url
+        if url == origin or url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            offsite.append(describe(route.request))
+            route.abort()
+
+    context.route("**/*", route)
+    return offsite
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

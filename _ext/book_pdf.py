@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from book_chromium import launch, serve
+from book_chromium import keep_offline, launch, serve
 
 PDF_NAME = "mbcourse.pdf"
 PAPER = {
@@ -138,17 +138,7 @@ def _print_page(browser: Any, origin: str, chapter: Chapter) -> bytes:
     """Open one page offline, prepare it for paper, and print it with Chromium."""
     context = browser.new_context(viewport={"width": 1100, "height": 1400})
     context.set_default_timeout(TIMEOUT_MS)
-    offsite: list[str] = []
-
-    def route(route: Any) -> None:
-        url = route.request.url
-        if url == origin or url.startswith(origin + "/"):
-            route.continue_()
-        else:
-            offsite.append(url)
-            route.abort()
-
-    context.route("**/*", route)
+    offsite = keep_offline(context, origin)
     try:
         page = context.new_page()
         page.goto(f"{origin}/{chapter.path}", wait_until="load")

@@ -26,7 +26,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "_ext"))  # the project's one Chromium setup, shared with the PDF
 
-from book_chromium import CHROMIUM_ARGS, chromium_path, serve  # noqa: E402, F401 (re-exported)
+from book_chromium import (  # noqa: E402, F401 (re-exported)
+    CHROMIUM_ARGS,
+    chromium_path,
+    keep_offline,
+    serve,
+)
 
 HTML = Path(os.environ.get("MBCOURSE_BOOK_HTML", ROOT / "_build" / "html")).resolve()
 SOURCE = HTML.parents[1]  # the book's folder: <book>/_build/html
@@ -160,15 +165,7 @@ def record_visit(browser: Any, origin: str, page_path: str, screenshot: bool = T
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
 
-    def route(route: Any) -> None:
-        url = route.request.url
-        if url == origin or url.startswith(origin + "/"):
-            route.continue_()
-        else:
-            visit.offsite.append(f"{route.request.resource_type} {url}")
-            route.abort()
-
-    context.route("**/*", route)
+    keep_offline(context, origin, visit.offsite, describe=lambda r: f"{r.resource_type} {r.url}")
     page = context.new_page()
     page.on("pageerror", lambda err: visit.errors.append(f"uncaught: {err}"))
     page.on(

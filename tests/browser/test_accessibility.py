@@ -23,6 +23,7 @@ from book_browser import (
     TIMEOUT_MS,
     WIDGETS_READY_JS,
     book_pages,
+    keep_offline,
 )
 
 AXE = "_static/vendor/axe-core/axe.min.js"
@@ -44,12 +45,7 @@ def _check_page(browser: Any, origin: str, page_path: str, theme: str) -> list[d
     """Open ``page_path`` in ``theme``, wait for math and widgets, run axe; return violations."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=theme)
     context.set_default_timeout(TIMEOUT_MS)
-    context.route(
-        "**/*",
-        lambda route: route.continue_()
-        if route.request.url.startswith(origin + "/")
-        else route.abort(),
-    )
+    keep_offline(context, origin)
     page = context.new_page()
     try:
         page.goto(f"{origin}/{page_path}", wait_until="load")

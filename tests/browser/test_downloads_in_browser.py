@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from book_browser import SOURCE
+from book_browser import SOURCE, keep_offline
 
 DOWNLOADS = {"mbcourse.pdf": b"%PDF-", "mbcourse-notebooks.zip": b"PK\x03\x04"}
 
@@ -31,17 +31,7 @@ def _start_page() -> str:
 def start_links(browser: Any, server: str) -> tuple[list[str], list[dict[str, Any]], list[str]]:
     """The start page's links to the downloads, what fetching each gave, and offsite requests."""
     context = browser.new_context()
-    offsite: list[str] = []
-
-    def route(route: Any) -> None:
-        url = route.request.url
-        if url == server or url.startswith(server + "/"):
-            route.continue_()
-        else:
-            offsite.append(url)
-            route.abort()
-
-    context.route("**/*", route)
+    offsite = keep_offline(context, server)
     try:
         page = context.new_page()
         page.goto(f"{server}/{_start_page()}", wait_until="load")

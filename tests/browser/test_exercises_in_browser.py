@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from book_browser import HTML, SOURCE, TIMEOUT_MS
+from book_browser import HTML, SOURCE, TIMEOUT_MS, keep_offline
 
 from mbcourse.exercises import exercise
 from mbcourse.exercises.parsing import format_number
@@ -61,15 +61,7 @@ def chapter_page(browser: Any, server: str) -> Any:
     context.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
 
-    def route(route: Any) -> None:
-        url = route.request.url
-        if url == server or url.startswith(server + "/"):
-            route.continue_()
-        else:
-            problems.append(f"offsite request: {url}")
-            route.abort()
-
-    context.route("**/*", route)
+    keep_offline(context, server, problems, describe=lambda r: f"offsite request: {r.url}")
     page = context.new_page()
     page.on("pageerror", lambda err: problems.append(f"uncaught: {err}"))
     page.on(
