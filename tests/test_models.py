@@ -148,9 +148,17 @@ def test_every_row_of_a_table_is_used_stem_and_head_included() -> None:
 
 def test_blocks_are_built_from_rows_by_keyword() -> None:
     row = MOBILENET_V2_TABLE[2]  # t=6, c=24, n=2, s=2
-    assert [(b.in_channels, b.out_channels, b.stride, b.expanded_channels)
-            for b in mobilenet_v2().features[2:4]] == [(16, 24, 2, 96), (24, 24, 1, 144)]
     assert row.label == "bottleneck6, k3x3"
+    with pytest.raises(ValueError, match="make_block: resolve the table first"):
+        row.make_block(0)
+    resolved = replace(row, in_channels=16)
+    built = [resolved.make_block(i) for i in range(row.layers)]
+    assert [(b.in_channels, b.out_channels, b.stride, b.expanded_channels) for b in built] == [
+        (16, 24, 2, 96), (24, 24, 1, 144)]
+    assert [(b.in_channels, b.stride) for b in mobilenet_v2().features[2:4]] == [(16, 2), (24, 1)]
+    se_row = replace(EFFICIENTNET_B0_TABLE[2], in_channels=16)  # MBConv6, k3x3, 24, SE0.25
+    block = se_row.make_block(1, se_ratio=se_row.se_ratio, stochastic_depth_prob=0.1)
+    assert block.stochastic_depth.p == 0.1 and block.se.squeeze_channels == 6  # 24 // 4
 
 
 def test_mobilenet_v2_stage_indices_follow_the_table() -> None:

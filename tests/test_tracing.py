@@ -18,15 +18,7 @@ import torch
 from optional_torchvision import needs_torchvision
 from torch import Tensor, nn
 
-from mbcourse.blocks import (
-    ConvNormAct,
-    DepthwiseSeparableConv,
-    FusedMBConv,
-    InvertedResidual,
-    MBConv,
-    SqueezeExcitation,
-    StochasticDepth,
-)
+from mbcourse import blocks
 from mbcourse.inference import calibrate_batchnorm
 from mbcourse.models import efficientnet_b0, efficientnet_v2_s, mobilenet_v2
 
@@ -92,24 +84,23 @@ def test_symbolic_trace_gives_the_same_outputs(full) -> None:
         graph(torch.randn(1, 1, 32, 32))
 
 
-BLOCKS = {
-    "ConvNormAct": (lambda: ConvNormAct(8, 16, 3, 2), 8),
-    "DepthwiseSeparableConv": (lambda: DepthwiseSeparableConv(8, 16), 8),
-    "InvertedResidual": (lambda: InvertedResidual(8, 8, 1, 6), 8),
-    "SqueezeExcitation": (lambda: SqueezeExcitation(8), 8),
-    "MBConv": (lambda: MBConv(8, 8, 1, 4, 5, stochastic_depth_prob=0.2), 8),
-    "FusedMBConv": (lambda: FusedMBConv(8, 16, 2, 4, se_ratio=0.25), 8),
-    "FusedMBConv e=1": (lambda: FusedMBConv(8, 8, 1, 1), 8),
-    "StochasticDepth": (lambda: StochasticDepth(0.5), 8),
+BLOCKS: dict[str, Callable[[], nn.Module]] = {
+    "ConvNormAct": lambda: blocks.ConvNormAct(8, 16, 3, 2),
+    "DepthwiseSeparableConv": lambda: blocks.DepthwiseSeparableConv(8, 16),
+    "InvertedResidual": lambda: blocks.InvertedResidual(8, 8, 1, 6),
+    "SqueezeExcitation": lambda: blocks.SqueezeExcitation(8),
+    "MBConv": lambda: blocks.MBConv(8, 8, 1, 4, 5, stochastic_depth_prob=0.2),
+    "FusedMBConv": lambda: blocks.FusedMBConv(8, 16, 2, 4, se_ratio=0.25),
+    "FusedMBConv e=1": lambda: blocks.FusedMBConv(8, 8, 1, 1),
+    "StochasticDepth": lambda: blocks.StochasticDepth(0.5),
 }
 
 
 @pytest.mark.parametrize("name", list(BLOCKS))
 @NO_TORCHSCRIPT_DEPRECATION
 def test_every_block_traces_and_scripts(name: str) -> None:
-    build, channels = BLOCKS[name]
-    block = build().eval()
-    x = torch.randn(2, channels, 9, 9)
+    block = BLOCKS[name]().eval()
+    x = torch.randn(2, 8, 9, 9)
     with torch.no_grad():
         expected = block(x)
         torch.testing.assert_close(torch.fx.symbolic_trace(block)(x), expected)
@@ -177,7 +168,7 @@ def test_compile_fullgraph_in_training_mode() -> None:
     out = compiled(torch.randn(SHAPE))
     out.sum().backward()
     assert out.shape == (2, 10) and model.classifier[1].weight.grad is not None
-    assert any(isinstance(m, StochasticDepth) and m.p > 0 for m in model.modules())
+    assert any(isinstance(m, blocks.StochasticDepth) and m.p > 0 for m in model.modules())
 
 
 # ------------------------------------------------------------------------------ TorchScript

@@ -148,10 +148,13 @@ def test_fused_without_expansion_is_one_conv() -> None:
 
 def test_tracing_restores_mode_and_leaves_no_state() -> None:
     block = MBConv(8, 8).train()
+    block.se.eval()  # a submodule with its own mode: restored as it was, not to the parent's
+    modes = [m.training for m in block.modules()]
     before = {name: list(m.__dict__) for name, m in block.named_modules()}
     hooks = [len(m._forward_hooks) for m in block.modules()]
     viz.trace_block(block, (5, 8, 3, 3))
-    assert block.training
+    viz.draw_mbconv_vs_fused(block, FusedMBConv(8, 8), (1, 8, 4, 4))
+    assert [m.training for m in block.modules()] == modes
     assert {name: list(m.__dict__) for name, m in block.named_modules()} == before
     assert [len(m._forward_hooks) for m in block.modules()] == hooks
 

@@ -283,15 +283,9 @@ class EfficientNet(ImageClassifier):
         for row in config.stages:
             blocks: list[nn.Module] = []
             for i in range(row.layers):
-                blocks.append(row.block(
-                    in_channels=row.in_channels if i == 0 else row.out_channels,
-                    out_channels=row.out_channels,
-                    stride=row.stride if i == 0 else 1,
-                    expand_ratio=row.expand_ratio,
-                    kernel_size=row.kernel,
-                    se_ratio=row.se_ratio,
+                blocks.append(row.make_block(
+                    i, se_ratio=row.se_ratio, norm_layer=norm_layer,
                     stochastic_depth_prob=stochastic_depth_prob * index / total,
-                    norm_layer=norm_layer,
                 ))
                 index += 1
             layers.append(nn.Sequential(*blocks))

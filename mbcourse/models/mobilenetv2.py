@@ -142,15 +142,7 @@ class MobileNetV2(ImageClassifier):
         stage_indices: list[tuple[int, ...]] = []
         for row in rows:
             first = len(features)
-            for i in range(row.layers):
-                features.append(row.block(
-                    in_channels=row.in_channels if i == 0 else row.out_channels,
-                    out_channels=row.out_channels,
-                    stride=row.stride if i == 0 else 1,
-                    expand_ratio=row.expand_ratio,
-                    kernel_size=row.kernel,
-                    norm_layer=norm_layer,
-                ))
+            features.extend(row.make_block(i, norm_layer=norm_layer) for i in range(row.layers))
             stage_indices.append(tuple(range(first, len(features))))
         features.append(ConvNormAct(rows[-1].out_channels, self.last_channel, head.kernel,
                                     norm_layer=norm_layer))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -30,7 +30,19 @@ _OPERATOR_NAMES: dict[type[nn.Module], str] = {
 
 
 @dataclass(frozen=True)
-class StemRow:
+class _ConvRow:
+    """What a stem row and a head row share: one ConvNormAct, one layer, printed as is."""
+
+    block: ClassVar[type[nn.Module]] = ConvNormAct
+    layers: ClassVar[int] = 1
+
+    @property
+    def label(self) -> str:
+        return self.operator  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class StemRow(_ConvRow):
     """The first row of a table: one ``kernel x kernel`` :class:`~mbcourse.blocks.ConvNormAct`
     from the image's 3 channels to ``out_channels``, with ``stride``; ``resolution`` is the
     row's input size at the paper's input resolution (where the paper prints it)."""
@@ -41,21 +53,14 @@ class StemRow:
     resolution: int | None
     out_channels: int
 
-    block: ClassVar[type[nn.Module]] = ConvNormAct
-    layers: ClassVar[int] = 1
-
     @property
     def operator(self) -> str:
         """``"Conv3x3"``, as EfficientNet's tables print it."""
         return f"Conv{self.kernel}x{self.kernel}"
 
-    @property
-    def label(self) -> str:
-        return self.operator
-
 
 @dataclass(frozen=True)
-class HeadRow:
+class HeadRow(_ConvRow):
     """The last row of a table: one ``kernel x kernel`` :class:`~mbcourse.blocks.ConvNormAct`
     (stride 1) to ``out_channels``, then global pooling and the classifier. ``stride`` is
     ``None`` because the papers print "-" there: the row ends in pooling, not in a map."""
@@ -65,18 +70,12 @@ class HeadRow:
     resolution: int | None
     out_channels: int
 
-    block: ClassVar[type[nn.Module]] = ConvNormAct
-    layers: ClassVar[int] = 1
     stride: ClassVar[None] = None
 
     @property
     def operator(self) -> str:
         """``"Conv1x1 & Pooling & FC"``, as EfficientNet's tables print it."""
         return f"Conv{self.kernel}x{self.kernel} & Pooling & FC"
-
-    @property
-    def label(self) -> str:
-        return self.operator
 
 
 @dataclass(frozen=True)
@@ -115,6 +114,24 @@ class StageRow:
         """The operator with its settings, e.g. ``"MBConv6, k5x5, SE0.25"``."""
         text = f"{self.operator}{self.expand_ratio:g}, k{self.kernel}x{self.kernel}"
         return f"{text}, SE{self.se_ratio:g}" if self.se_ratio else text
+
+    def make_block(self, i: int, **kwargs: Any) -> nn.Module:
+        """Block ``i`` of this resolved row (:func:`resolve_rows`), built by keyword.
+
+        The first block takes the row's ``in_channels`` and ``stride``, the others
+        ``out_channels`` and stride 1; ``kwargs`` (``norm_layer``, ``se_ratio``, ...) go to the
+        block class as they are.
+        """
+        if self.in_channels is None:
+            raise ValueError(f"make_block: resolve the table first (resolve_rows): {self!r}")
+        return self.block(
+            in_channels=self.in_channels if i == 0 else self.out_channels,
+            out_channels=self.out_channels,
+            stride=self.stride if i == 0 else 1,
+            expand_ratio=self.expand_ratio,
+            kernel_size=self.kernel,
+            **kwargs,
+        )
 
 
 #: Any row of a table.
