@@ -4,6 +4,12 @@ Every block follows torchvision's reference implementation exactly (layer order,
 placement, bias only where there is no norm, channel rounding), so that networks assembled from
 these blocks reproduce torchvision's parameter counts and, given the same weights, its outputs.
 
+Arguments are checked once, when a block is built (:func:`check_arguments`: one line above each
+``__init__``); every ``forward`` is plain tensor code, so the blocks and the networks built from
+them work with ``torch.fx``, ``torch.export``, ``torch.compile`` and TorchScript. A network
+checks its input at its entry (:mod:`mbcourse.models`); a block called on its own with the wrong
+channel count gets PyTorch's error from its first convolution.
+
 Shapes use ``N`` for the batch, ``C`` for channels and ``H x W`` for the spatial size.
 """
 

@@ -93,6 +93,17 @@ def test_trace_calls_of_a_failing_forward_is_clean() -> None:
         pass
 
 
+def test_the_calls_that_never_returned_say_where_a_forward_failed() -> None:
+    class SEAfterProjection(MBConv):  # a typical mistake: the SE gets the projected channels
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.se(self.project(self.depthwise(self.expand(x))))
+
+    block = SEAfterProjection(16, 16)
+    with pytest.raises(RuntimeError, match="channels"), trace_calls(block) as calls:
+        block(torch.randn(2, 16, 8, 8))
+    assert [c.name for c in calls if not c.returned] == ["se", "se.fc1"]
+
+
 def test_trace_calls_nested_modules_enter_before_their_children() -> None:
     block = MBConv(8, 8)
     with torch.no_grad(), trace_calls(block) as calls:
