@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch
 from matplotlib.path import Path
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from .blocks import (
     ConvNormAct,
@@ -35,7 +34,9 @@ from .blocks import (
     SqueezeExcitation,
     StochasticDepth,
 )
-from .validation import check_int, check_module, is_shape
+from .introspect import check_input_shape, eval_mode, example_input, trace_calls
+from .measure import count_flops, count_parameters
+from .validation import check_int, check_module
 
 __all__ = [
     "NOISE_LABEL",
@@ -101,14 +102,6 @@ class BlockTrace:
 def format_shape(shape: Sequence[int]) -> str:
     """``(1, 24, 56, 56) -> "1×24×56×56"``."""
     return "×".join(str(int(s)) for s in shape)
-
-
-def _check_shape(func: str, input_shape: object) -> tuple[int, int, int, int]:
-    if not is_shape(input_shape) or len(input_shape) != 4:
-        raise ValueError(
-            f"{func}: input_shape must be 4 positive integers (N, C, H, W), got {input_shape!r}"
-        )
-    return tuple(int(s) for s in input_shape)  # type: ignore[return-value]
 
 
 def _act_name(act: nn.Module) -> str:
@@ -197,51 +190,31 @@ def _skip_of(module: nn.Module) -> tuple[str | None, str]:
 def trace_block(module: nn.Module, input_shape: Sequence[int]) -> BlockTrace:
     """Run ``module`` once on a random ``input_shape`` tensor and record its stages.
 
-    Forward hooks on the drawable children give each stage's real input and output shape, in
-    the order the forward pass calls them. The module's mode is restored afterwards.
+    Forward hooks (:func:`~mbcourse.introspect.trace_calls`) on the drawable children give each
+    stage's real input and output shape, in the order the forward pass calls them. Every
+    submodule's mode is restored afterwards.
     """
     return _trace("trace_block", module, input_shape)
 
 
 def _trace(func: str, module: nn.Module, input_shape: Sequence[int]) -> BlockTrace:
     module = check_module(func, "module", module)
-    shape = _check_shape(func, input_shape)
+    shape = check_input_shape(func, module, input_shape, ndim=4)
     children = _stage_children(module)
     if not children:
         raise ValueError(
             f"{func}: {type(module).__name__} has no child layers to draw "
             "(expected a block such as InvertedResidual, MBConv, ConvNormAct)"
         )
-    calls: list[tuple[str, nn.Module, tuple[int, ...], tuple[int, ...]]] = []
-    seen: set[str] = set()
-
-    def make_hook(name: str):
-        def hook(mod: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> None:
-            if name not in seen:
-                seen.add(name)
-                calls.append((name, mod, tuple(args[0].shape), tuple(out.shape)))
-
-        return hook
-
-    param = next(module.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    was_training = module.training
-    handles = [child.register_forward_hook(make_hook(name)) for name, child in children]
-    try:
-        module.eval()
-        with torch.no_grad():
-            out = module(torch.randn(shape, device=device, dtype=dtype))
-    finally:
-        for h in handles:
-            h.remove()
-        module.train(was_training)
+    with eval_mode(module), torch.no_grad(), trace_calls(children) as calls:
+        out = module(example_input(module, shape))
     stages = []
-    for name, mod, shape_in, shape_out in calls:
-        label, kind, linear = _describe(mod)
-        if type(mod) is nn.Conv2d:  # a bare conv (e.g. SE's fc1): say which one
-            label = f"{name}: {label}"
-        stages.append(Stage(name, label, kind, linear, shape_in, shape_out))
+    for call in calls:
+        label, kind, linear = _describe(call.module)
+        if type(call.module) is nn.Conv2d:  # a bare conv (e.g. SE's fc1): say which one
+            label = f"{call.name}: {label}"
+        stages.append(Stage(call.name, label, kind, linear, call.in_shape or (),
+                            call.out_shape or ()))
     skip, note = _skip_of(module)
     return BlockTrace(type(module).__name__, shape, tuple(out.shape), tuple(stages), skip, note)
 
@@ -377,29 +350,12 @@ def _finish_block_axes(
                 va="center", ha="left", color="0.35")
 
 
-def _param_count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _macs(module: nn.Module, input_shape: Sequence[int]) -> int:
-    """Multiply-adds of one forward pass, from ``torch.utils.flop_counter`` (FLOPs / 2)."""
-    param = next(module.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module(torch.randn(tuple(input_shape), device=device))
-    finally:
-        module.train(was_training)
-    return counter.get_total_flops() // 2
-
-
 def draw_mbconv_vs_fused(
     mbconv: MBConv, fused: FusedMBConv, input_shape: Sequence[int]
 ) -> Figure:
     """MBConv beside Fused-MBConv on the same input: two panels, each titled with the block's
-    parameter count and multiply-adds measured on ``input_shape``."""
+    parameter count and multiply-adds (:func:`~mbcourse.measure.count_parameters`,
+    :func:`~mbcourse.measure.count_flops`) measured on ``input_shape``."""
     func = "draw_mbconv_vs_fused"
     if not isinstance(mbconv, MBConv):
         raise TypeError(f"{func}: mbconv must be an mbcourse MBConv, got {type(mbconv).__name__}")
@@ -407,18 +363,13 @@ def draw_mbconv_vs_fused(
         raise TypeError(
             f"{func}: fused must be an mbcourse FusedMBConv, got {type(fused).__name__}"
         )
-    shape = _check_shape(func, input_shape)
-    for name, block in (("mbconv", mbconv), ("fused", fused)):
-        if block.in_channels != shape[1]:
-            raise ValueError(
-                f"{func}: {name} expects {block.in_channels} input channels but input_shape "
-                f"{shape} has {shape[1]}"
-            )
+    shape = check_input_shape(func, mbconv, input_shape, ndim=4)
+    check_input_shape(func, fused, shape)
     traces = [_trace(func, mbconv, shape), _trace(func, fused, shape)]
     rows = max(len(t.stages) + (1 if t.skip else 0) for t in traces)
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 1.3 + 1.05 * (rows + 1)))
     for ax, block, name in zip(axes, (mbconv, fused), ("MBConv", "Fused-MBConv"), strict=True):
-        params, macs = _param_count(block), _macs(block, shape)
+        params, macs = count_parameters(block), count_flops(block, shape).macs
         draw_block(block, shape, ax=ax,
                    title=f"{name}: {params:,} parameters, {macs / 1e6:,.2f} M multiply-adds\n"
                    f"{_subtitle(block)}")
@@ -543,7 +494,7 @@ def _label_se_mlp(ax: Axes, se: SqueezeExcitation, xs: Sequence[float]) -> None:
     ax.annotate("", xy=(10.6, 0), xytext=(9.3, 0),
                 arrowprops={"arrowstyle": "-|>", "color": "0.25"})
     ax.text(10.7, 0, "scale:\nx_c · g_c", ha="left", va="center", fontsize=9)
-    params = sum(p.numel() for p in (se.fc1.weight, se.fc1.bias, se.fc2.weight, se.fc2.bias))
+    params = count_parameters(se)
     ax.set_title(
         f"Excitation MLP of SqueezeExcitation: {c} → {s} → {c}\n"
         f"{params:,} parameters = 2·C·S + S + C = 2·{c}·{s} + {s} + {c}",

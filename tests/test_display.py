@@ -36,7 +36,9 @@ def test_glue_rejects_a_bad_name(name: object) -> None:
 
 def test_show_source_renders_the_modules_code_as_one_python_block() -> None:
     md = show_source(MBConv.__init__, MBConv.forward).data
-    assert md.startswith("```python\n# mbcourse.blocks.MBConv.__init__\ndef __init__(")
+    # the decorator that checks the arguments is part of the shown source
+    assert md.startswith("```python\n# mbcourse.blocks.MBConv.__init__\n@check_arguments\n"
+                         "def __init__(")
     assert "\n\n# mbcourse.blocks.MBConv.forward\ndef forward(self, x: Tensor) -> Tensor:\n" in md
     assert "out = self.se(out)" in md  # the real line of the module, not a copy
     assert md.endswith("\n```")

@@ -148,10 +148,13 @@ def test_fused_without_expansion_is_one_conv() -> None:
 
 def test_tracing_restores_mode_and_leaves_no_state() -> None:
     block = MBConv(8, 8).train()
+    block.se.eval()  # a submodule with its own mode: restored as it was, not to the parent's
+    modes = [m.training for m in block.modules()]
     before = {name: list(m.__dict__) for name, m in block.named_modules()}
     hooks = [len(m._forward_hooks) for m in block.modules()]
     viz.trace_block(block, (5, 8, 3, 3))
-    assert block.training
+    viz.draw_mbconv_vs_fused(block, FusedMBConv(8, 8), (1, 8, 4, 4))
+    assert [m.training for m in block.modules()] == modes
     assert {name: list(m.__dict__) for name, m in block.named_modules()} == before
     assert [len(m._forward_hooks) for m in block.modules()] == hooks
 
@@ -161,7 +164,8 @@ def test_bad_inputs_name_the_function() -> None:
         viz.draw_block("block", (1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"draw_block: input_shape must be 4 positive"):
         viz.draw_block(InvertedResidual(8, 8), (8, 8, 8))
-    with pytest.raises(ValueError, match="expected 8 input channels"):
+    with pytest.raises(ValueError, match=r"draw_block: InvertedResidual does not accept an input "
+                       r"of shape \(1, 3, 8, 8\): it expects 8 input channels"):
         viz.draw_block(InvertedResidual(8, 8), (1, 3, 8, 8))
     with pytest.raises(ValueError, match="trace_block: Identity has no child layers"):
         viz.trace_block(torch.nn.Identity(), (1, 3, 8, 8))
@@ -215,7 +219,8 @@ def test_mbconv_vs_fused_two_panels_with_their_own_counts() -> None:
     )
     with pytest.raises(TypeError, match="draw_mbconv_vs_fused: mbconv must be"):
         viz.draw_mbconv_vs_fused(fu, mb, (1, 24, 16, 16))
-    with pytest.raises(ValueError, match="fused expects 16 input channels"):
+    with pytest.raises(ValueError, match=r"draw_mbconv_vs_fused: FusedMBConv does not accept an "
+                       r"input of shape \(1, 24, 16, 16\): it expects 16 input channels"):
         viz.draw_mbconv_vs_fused(mb, FusedMBConv(16, 24), (1, 24, 16, 16))
 
 

@@ -28,8 +28,9 @@ every channel count (rounded to multiples of 8), ``depth_mult`` every row's repe
 
 Every model exposes ``features`` (stem, blocks, head; torchvision's layout), ``avgpool``,
 ``classifier`` (Dropout + Linear) and ``stage_modules()`` (``stem``, ``stage<k>``, ``head``).
-Every architecture table is a tuple of :class:`StageRow` (one row type for all the papers'
-tables; the row holds the block class that builds it).
+Every architecture table is a tuple ``(StemRow, StageRow, ..., StageRow, HeadRow)``: one row
+type per kind of row, shared by all the papers' tables; each row holds the class that builds
+it, and every row is used.
 
 Taught in chapter 6 (book/06_whole_networks.ipynb).
 """
@@ -68,7 +69,7 @@ from .mobilenetv2 import (
     mobilenet_v2,
     mobilenet_v2_table,
 )
-from .table import StageRow, resolve_rows
+from .table import HeadRow, StageRow, StemRow, TableRow, resolve_rows, split_table
 from .weights import load_pretrained, load_torchvision_weights, torchvision_key_map
 
 __all__ = [
@@ -80,9 +81,12 @@ __all__ = [
     "MOBILENET_V2_TABLE",
     "EfficientNet",
     "EfficientNetOptions",
+    "HeadRow",
     "MobileNetV2",
     "NetworkConfig",
     "StageRow",
+    "StemRow",
+    "TableRow",
     "efficientnet_b0",
     "efficientnet_b1",
     "efficientnet_b2",
@@ -102,6 +106,7 @@ __all__ = [
     "mobilenet_v2",
     "mobilenet_v2_table",
     "resolve_rows",
+    "split_table",
     "torchvision_key_map",
 ]
 
