@@ -12,9 +12,9 @@ stores nothing.
 highlighted Python block, read from the module when the page runs, so the book shows the code
 the whole course runs and cannot drift from it.
 
-**Figures**: the book's figure policy. Every figure is drawn for the book's text column and
-shown at the size it was drawn at, never scaled below it, so that its smallest text is as large
-as the body text:
+**Figures**: the book's figure policy. Every figure is drawn for the book's text column, so that
+shown at the column's width its smallest text is as large as the body text (on a phone it keeps
+that size and scrolls sideways in its own box, ``_static/mbcourse.css``):
 
 * the column at a 1280 px wide window is 672 CSS px, 7 inches at 96 px per inch; a figure is at
   most :data:`FIGURE_WIDTH_IN` wide (``figure.figsize``'s default width);
@@ -23,7 +23,7 @@ as the body text:
   labels) follows it; a smaller ``fontsize=`` breaks the rule;
 * figures are SVG with their text kept as text (``svg.fonttype: none``), so that the browser
   test (``tests/browser/test_figures.py``) reads every label's size from the build, and so that
-  they stay sharp when a reader opens one full-size (``_static/mbcourse-figures.js``).
+  they stay sharp when a reader opens one full size (``_static/mbcourse-layout.js``).
 
 :func:`use_book_figures` applies it (matplotlib's rcParams and the notebook's inline format);
 importing this module applies it once inside a notebook kernel (the book build, Jupyter, Colab,
