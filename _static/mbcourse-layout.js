@@ -2,7 +2,8 @@
 // mbcourse.css). Each image a chapter's code drew (div.cell_output img) is wrapped in a link to
 // its own file, so that it also works as a link (a new tab, a saved copy); a plain click opens
 // the shared <dialog> instead, with the figure at its drawn size or as wide as the window,
-// whichever is larger. Escape, the close button or a click on the figure closes it.
+// whichever is larger. Escape, the close button or a click on the figure closes it. A figure
+// wider than its box (on a phone it keeps its drawn size) gets a line saying it scrolls.
 // tests/browser/test_figures.py clicks every figure.
 (() => {
   "use strict";
@@ -66,6 +67,16 @@
       event.preventDefault();
       open(img);
     });
+    // On a phone a figure keeps its drawn size and scrolls sideways: say so below it.
+    const note = document.createElement("p");
+    note.className = "mbc-figure-wider";
+    note.hidden = true;
+    note.textContent = "Wider than the screen: scroll it sideways, or tap it to open it full size.";
+    link.after(note);
+    const mark = () => { note.hidden = link.scrollWidth <= link.clientWidth + 1; };
+    img.addEventListener("load", mark);
+    window.addEventListener("resize", mark);
+    mark();
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -157,4 +157,8 @@ def _ipython_kernel() -> Any:
 
 
 if _ipython_kernel() is not None:
-    use_book_figures()
+    try:
+        use_book_figures()
+    except Exception as error:  # pragma: no cover - a learner's odd kernel draws as it always did
+        warnings.warn(f"mbcourse.display: the book's figure style was not applied ({error})",
+                      stacklevel=1)

@@ -9,7 +9,8 @@ each in both colour themes, with every ``<details>`` open (hidden code, solution
   itself never scrolls sideways;
 * a display equation wider than the line scrolls inside its own box;
 * a table wider than the column scrolls inside its own box, and its first column (the stage,
-  the model, the variant: what a row is about) stays in view, on an opaque background, when
+  the model, the variant: what a row is about) stays in view, on an opaque background that
+  hides the cells scrolled beneath it (compared pixel for pixel with the column alone), when
   the rest is scrolled to the far right;
 * code wider than its box (cells and outputs) scrolls or wraps;
 * no TeX command is shown as text inside rendered math (``\\text{make\\_divisible}`` rendered
@@ -22,6 +23,7 @@ the local server is aborted.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,9 +63,51 @@ def _open(browser: Any, origin: str, page_path: str, viewport: str, theme: str) 
             page.wait_for_url(lambda url: not url.endswith("/" + page_path))
             page.wait_for_load_state("load")
         page.wait_for_function(WIDGETS_READY_JS)
-        return page.evaluate(PROBE)
+        report = page.evaluate(PROBE)
+        for index, table in enumerate(report["tables"]):
+            table["bleeds"] = table["scrolls"] and not _first_column_covers(page, index)
+        return report
     finally:
         context.close()
+
+
+FIRST_COLUMN_JS = """([index, hide]) => {
+  const table = document.querySelector(`table[data-mbc-wide="${index}"]`);
+  let box = table.parentElement;
+  while (box && !/auto|scroll/.test(getComputedStyle(box).overflowX)) box = box.parentElement;
+  if (hide === null) {
+    box.scrollIntoView({block: "start"});
+    box.scrollLeft = box.scrollWidth;
+  }
+  table.querySelectorAll("tr > :not(:first-child)").forEach((cell) => {
+    cell.style.visibility = hide ? "hidden" : "";
+  });
+  const b = box.getBoundingClientRect();
+  const right = Math.max(...Array.from(table.querySelectorAll("tr > :first-child"),
+                                       (c) => c.getBoundingClientRect().right));
+  const top = Math.max(b.top, 0), bottom = Math.min(b.bottom, window.innerHeight);
+  // Up to 2 px short of the column's right edge: the next cell's border begins there.
+  return {x: b.left, y: top, width: Math.max(1, right - b.left - 2),
+          height: Math.max(1, bottom - top)};
+}"""
+
+
+def _first_column_covers(page: Any, index: int) -> bool:
+    """Scrolled to the far right, does the fixed first column hide what scrolls beneath it? The
+    first column is photographed as it is and with every other cell hidden: the two must be the
+    same picture (a collapsed table border once let the next column's text show at its left
+    edge)."""
+    from PIL import Image, ImageChops  # matplotlib's dependency
+
+    clip = page.evaluate(FIRST_COLUMN_JS, [index, None])
+    shown = page.screenshot(clip=clip)
+    page.evaluate(FIRST_COLUMN_JS, [index, True])
+    alone = page.screenshot(clip=clip)
+    page.evaluate(FIRST_COLUMN_JS, [index, False])
+    pictures = [Image.open(io.BytesIO(png)).convert("L") for png in (shown, alone)]
+    # Anti-aliased row edges at fractional positions may differ by a few grey levels; text
+    # showing through differs by far more.
+    return ImageChops.difference(*pictures).point(lambda v: 255 if v > 24 else 0).getbbox() is None
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +188,11 @@ def test_wide_equations_and_tables_scroll_in_their_own_box(
             problems.append(
                 f"table {_where(t)} {t['head']!r}: scrolled to the right, its first "
                 f"column leaves the view ({', '.join(t['hidden'][:4])})"
+            )
+        if t.get("bleeds"):
+            problems.append(
+                f"table {_where(t)} {t['head']!r}: scrolled to the right, the scrolled cells "
+                "show through its fixed first column"
             )
         if t["transparent"]:
             problems.append(
