@@ -23,8 +23,8 @@ catches it (``test_the_rules_catch_chapter_3s_misplaced_sections``).
 Terms (``TERMS``): a paper's table, section or symbol a chapter uses (Table 2's rows, d′, T⁺, ...)
 must be defined or shown at its first use or before, by the pattern given for it.
 
-``KNOWN`` lists what the chapters still do wrong (issue 21's second phase empties it); an entry
-that no longer fails is reported, so that the list only shrinks.
+``KNOWN`` lists what the chapters still do wrong (issue 21's second phase empties it; see
+``tests/known_problems.py``): an entry that no longer fails is reported, so the list only shrinks.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from known_problems import judge
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
@@ -267,6 +268,15 @@ class Term:
     why: str  # what a reader needs, for the failure message
 
 
+EFFICIENTNET_TABLE_1 = Term(
+    "Table 1 (EfficientNet)",
+    r"Table 1\b",
+    r"EfficientNet(?:-B0)?'s (?:baseline )?(?:network )?Table 1|Table 1 of (?:the )?"
+    r"EfficientNet|Table 1 \((?:EfficientNet|the B0)",
+    "'Table 1's stage 5' names EfficientNet's Table 1 (B0's stages) without saying whose table "
+    "it is or showing it (chapter 6 shows it)",
+)
+
 # The chapters' paper tables, sections and symbols, and what defines each. A definition may sit
 # in the sentence of the first use ("d′ input and d″ output channels"). The patterns ask for
 # the content, not for a phrasing: name the table's columns or show it, say what a symbol is.
@@ -316,24 +326,10 @@ TERMS: dict[str, list[Term]] = {
             r"MBConv block with (?:an )?expansion ratio \$?e = 6",
             "MBConv6 is an MBConv block with expansion ratio e = 6 (chapter 4 teaches MBConv)",
         ),
-        Term(
-            "Table 1 (EfficientNet)",
-            r"Table 1\b",
-            r"EfficientNet(?:-B0)?'s (?:baseline )?(?:network )?Table 1|Table 1 of (?:the )?"
-            r"EfficientNet|Table 1 \((?:EfficientNet|the B0)",
-            "'Table 1's stage 5' names EfficientNet's Table 1 (B0's stages) without saying "
-            "whose table it is or showing it (chapter 6 shows it)",
-        ),
+        EFFICIENTNET_TABLE_1,
     ],
     "04_mbconv": [
-        Term(
-            "Table 1 (EfficientNet)",
-            r"Table 1\b",
-            r"EfficientNet(?:-B0)?'s (?:baseline )?(?:network )?Table 1|Table 1 of (?:the )?"
-            r"EfficientNet|Table 1 \((?:EfficientNet|the B0)",
-            "'Table 1's stage 5' names EfficientNet's Table 1 (B0's stages) without saying "
-            "whose table it is or showing it (chapter 6 shows it)",
-        ),
+        EFFICIENTNET_TABLE_1,
         Term(
             "M and N",
             r"HWM|\$M\$ input channels|to \$N\$ channels",
@@ -425,18 +421,7 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
 
 
 def _judge(check: str, chapter: str, problems: list[str]) -> None:
-    known = KNOWN.get((check, chapter), {})
-    new = [p for p in problems if not any(k in p for k in known)]
-    stale = [k for k in known if not any(k in p for p in problems)]
-    message = []
-    if new:
-        message.append(f"{chapter}:\n  " + "\n  ".join(new))
-    if stale:
-        message.append(
-            f"{chapter}: fixed, remove from KNOWN[({check!r}, {chapter!r})] in "
-            f"{Path(__file__).name}: " + ", ".join(repr(k) for k in stale)
-        )
-    assert not message, "\n".join(message)
+    judge(KNOWN, check, chapter, problems, Path(__file__).name)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from book_browser import HTML, TIMEOUT_MS, WIDGETS_READY_JS, book_pages, keep_offline
+from book_browser import book_pages, opened
+from known_problems import judge
 
 PROBE = (Path(__file__).with_name("layout_probe.js")).read_text(encoding="utf-8")
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
@@ -53,22 +54,11 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
 
 
 def _open(browser: Any, origin: str, page_path: str, viewport: str, theme: str) -> dict:
-    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=theme)
-    context.set_default_timeout(TIMEOUT_MS)
-    keep_offline(context, origin)
-    page = context.new_page()
-    try:
-        page.goto(f"{origin}/{page_path}", wait_until="load")
-        if 'http-equiv="Refresh"' in (HTML / page_path).read_text(encoding="utf-8"):
-            page.wait_for_url(lambda url: not url.endswith("/" + page_path))
-            page.wait_for_load_state("load")
-        page.wait_for_function(WIDGETS_READY_JS)
+    with opened(browser, origin, page_path, VIEWPORTS[viewport], theme) as page:
         report = page.evaluate(PROBE)
         for index, table in enumerate(report["tables"]):
             table["bleeds"] = table["scrolls"] and not _first_column_covers(page, index)
         return report
-    finally:
-        context.close()
 
 
 FIRST_COLUMN_JS = """([index, hide]) => {
@@ -125,19 +115,7 @@ def layout(browser: Any, server: str) -> Callable[[str, str, str], dict]:
 
 
 def _judge(check: str, page: str, problems: list[str]) -> None:
-    """Fail on problems not in KNOWN[(check, page)], and on entries of it that match none."""
-    known = KNOWN.get((check, page), {})
-    new = [p for p in problems if not any(k in p for k in known)]
-    stale = [k for k in known if not any(k in p for p in problems)]
-    message = []
-    if new:
-        message.append(f"{page}:\n  " + "\n  ".join(new))
-    if stale:
-        message.append(
-            f"{page}: fixed, remove from KNOWN[({check!r}, {page!r})] in {Path(__file__).name}: "
-            + ", ".join(repr(k) for k in stale)
-        )
-    assert not message, "\n".join(message)
+    judge(KNOWN, check, page, problems, Path(__file__).name)
 
 
 def _where(item: dict) -> str:
