@@ -261,7 +261,7 @@ def _build(s: Session, cls: Any, args: tuple[Any, ...], label: str) -> nn.Module
     module = s.call(cls, *args, what=label)
     if not isinstance(module, nn.Module):
         raise CaseError(f"{label} gave a {type(module).__name__}, not an nn.Module",
-                      mistake="Subclass torch.nn.Module and call super().__init__() first.")
+                        mistake="Subclass torch.nn.Module and call super().__init__() first.")
     s.call(module.cpu, what=f"{label}.cpu()")
     s.call(module.eval, what=f"{label}.eval()")
     return module
@@ -316,7 +316,7 @@ def _match(s: Session, mine: nn.Module, ref: nn.Module, x: Tensor, what: str,
         if unused:
             got += "\nDefined but never used in forward: " + ", ".join(unused)
         raise CaseError(got, expected=f"these layers, in this order:\n{G.layer_list(wref)}",
-                      mistake=NO_LAYERS if not wmine else explain(calls, ref_calls))
+                        mistake=NO_LAYERS if not wmine else explain(calls, ref_calls))
     G.copy_weights([(a.module, b.module) for a, b in zip(wmine, wref, strict=True)])
     return calls, ref_calls
 
@@ -335,7 +335,7 @@ def _output_case(s: Session, mine: nn.Module, ref: nn.Module, x: Tensor, call: s
     if mistake is None and got.shape[2:] != want.shape[2:]:
         mistake = "Wrong output size: the stride belongs to the depthwise conv."
     raise CaseError(problem, expected=f"the output of {reference} with the same weights",
-                  mistake=mistake)
+                    mistake=mistake)
 
 
 def _block_cases(cls: Any, name: str, block: type, rows: Sequence[tuple[tuple, str]],
@@ -444,38 +444,38 @@ def _se_layers(s: Session, mine: nn.Module, x: Tensor, c: int, r: int, call: str
     if out.shape != x.shape:
         gate = out.shape[:2] == x.shape[:2] and out.numel() == x.shape[0] * x.shape[1]
         raise CaseError(f"an output of shape {tuple(out.shape)}",
-                      expected=f"an output of shape {shape}",
-                      mistake="Your module returns the gate; return the rescaled input x * gate."
-                      if gate else "SE keeps the shape: it multiplies each channel of x by its "
-                      "gate.")
+                        expected=f"an output of shape {shape}",
+                        mistake="Your module returns the gate; return the rescaled input x * gate."
+                        if gate else "SE keeps the shape: it multiplies each channel of x by its "
+                        "gate.")
     fcs = [k.module for k in calls if isinstance(k.module, G.FULLY_CONNECTED)]
     squeeze = c // r
     if len(fcs) != 2:
         found = ", ".join(G.describe(m) for m in fcs) or "none"
         raise CaseError(f"{len(fcs)} layers with weights used in forward: {found}",
-                      expected=f"two layers: fc1 {c}→{squeeze} and fc2 {squeeze}→{c} (1×1 "
-                      "Conv2d or Linear)", mistake="The excitation is exactly two fully connected "
-                      "layers (1×1 convs or nn.Linear), with a ReLU between them.")
+                        expected=f"two layers: fc1 {c}→{squeeze} and fc2 {squeeze}→{c} (1×1 "
+                        "Conv2d or Linear)", mistake="The excitation is exactly two fully "
+                        "connected layers (1×1 convs or nn.Linear), with a ReLU between them.")
     fc1, fc2 = fcs
     sig1, sig2 = G.signature(fc1), G.signature(fc2)
     both = f"fc1: {G.describe(fc1)}; fc2: {G.describe(fc2)}"
     if sig1[3] != (1, 1) or sig2[3] != (1, 1):
         raise CaseError(both, expected="1×1 convs (or Linear layers)", mistake="The excitation "
-                      "acts on the pooled (N, C, 1, 1) vector: use 1×1 convs.")
+                        "acts on the pooled (N, C, 1, 1) vector: use 1×1 convs.")
     if sig1[1] != c:
         raise CaseError(both, expected=f"fc1 taking {c} channels",
-                      mistake=f"fc1 takes the pooled vector of all {c} channels.")
+                        mistake=f"fc1 takes the pooled vector of all {c} channels.")
     if sig1[2] != squeeze or sig2[1] != squeeze or sig2[2] != c:
         why = {r: "you used the reduction factor itself as the squeeze width",
                c * r: "you multiplied by the reduction factor instead of dividing",
                c: "there is no reduction at all"}.get(
             sig1[2], "the squeeze width is computed from the wrong channel count")
         raise CaseError(both, expected=f"fc1 {c}→{squeeze} and fc2 {squeeze}→{c}: squeeze width = "
-                      f"channels // reduction = {c} // {r} = {squeeze}",
-                      mistake=f"SE reduction from the wrong channel count: {why}.")
+                        f"channels // reduction = {c} // {r} = {squeeze}",
+                        mistake=f"SE reduction from the wrong channel count: {why}.")
     if fc1.bias is None or fc2.bias is None:
         raise CaseError(both, expected="fc1 and fc2 with bias",
-                      mistake="SENet's (and torchvision's) excitation layers have a bias.")
+                        mistake="SENet's (and torchvision's) excitation layers have a bias.")
     return [fc1, fc2]
 
 
@@ -537,14 +537,14 @@ def _se_gate_case(cls: Any, name: str) -> Case:
         lo, hi = float(gate.min()), float(gate.max())
         if lo < -1e-6 or hi > 1 + 1e-6:
             raise CaseError(f"gate values from {lo:.3g} to {hi:.3g}",
-                          expected="output / input (the gate) between 0 and 1",
-                          mistake="Without a sigmoid the gate is not confined to (0, 1).")
+                            expected="output / input (the gate) between 0 and 1",
+                            mistake="Without a sigmoid the gate is not confined to (0, 1).")
         spread = float((gate.amax((2, 3)) - gate.amin((2, 3))).max())
         if spread > 1e-4:
             raise CaseError(f"gates that vary across positions (by up to {spread:.3g})",
-                          expected="one gate value per (sample, channel), the same at every "
-                          "position", mistake="The gate must come from the pooled (N, C, 1, 1) "
-                          "vector and be broadcast over H×W.")
+                            expected="one gate value per (sample, channel), the same at every "
+                            "position", mistake="The gate must come from the pooled (N, C, 1, 1) "
+                            "vector and be broadcast over H×W.")
         return f"{label}: gate in [{lo:.3f}, {hi:.3f}] ⊂ (0, 1), constant over H×W"
 
     return Case(label, run)
@@ -643,9 +643,9 @@ def _mb_drop_case(cls: Any, name: str) -> Case:
                  and hasattr(m, "p")]
         if not drops:
             raise CaseError("no StochasticDepth module in your block",
-                          expected="a StochasticDepth module on the residual branch",
-                          mistake="MBConv drops its residual branch with "
-                          "mbcourse.blocks.StochasticDepth: x + stochastic_depth(branch).")
+                            expected="a StochasticDepth module on the residual branch",
+                            mistake="MBConv drops its residual branch with "
+                            "mbcourse.blocks.StochasticDepth: x + stochastic_depth(branch).")
         for m in drops:
             m.p = 0.5
         s.call(mine.train, what=f"{call}.train()")
@@ -676,8 +676,8 @@ def _mb_drop_case(cls: Any, name: str) -> Case:
             mistake = ("Kept branches must be scaled by 1/(1-p) (mbcourse's StochasticDepth does "
                        "it).")
         n = next(i for i, k in enumerate(kinds) if k not in ("kept", "dropped"))
-        raise CaseError(f"sample {n} is neither", mistake=mistake,
-                      expected="each sample is either x (branch dropped) or x + F(x)/(1-p) (kept)")
+        raise CaseError(f"sample {n} is neither", mistake=mistake, expected="each sample is "
+                        "either x (branch dropped) or x + F(x)/(1-p) (kept)")
 
     return Case(label, run)
 
@@ -757,16 +757,16 @@ def _lite_case(fn: Any, name: str, what: str, build: Callable[[], nn.Module],
         got = s.call(fn, model, what=call)
         if got is None:
             raise CaseError(f"{call} returned None",
-                          mistake="Did you forget `return lite` at the end of the function?")
+                            mistake="Did you forget `return lite` at the end of the function?")
         if not isinstance(got, nn.Module):
             raise CaseError(f"{call} returned {G.short_repr(got)}", expected="an nn.Module (the "
-                          "lite copy)", mistake="Return the changed copy of the model.")
+                            "lite copy)", mistake="Return the changed copy of the model.")
         if got is model:
             raise CaseError("the model passed in, changed in place", expected="a new model: a "
-                          "changed copy, the model passed in left as it was", mistake="Copy "
-                          "first, lite = copy.deepcopy(model), and change the copy: the caller "
-                          "still needs the original (to compare it with the lite one, for "
-                          "instance).")
+                            "changed copy, the model passed in left as it was", mistake="Copy "
+                            "first, lite = copy.deepcopy(model), and change the copy: the caller "
+                            "still needs the original (to compare it with the lite one, for "
+                            "instance).")
         shared = {id(m) for m in model.modules()} & {id(m) for m in got.modules()}
         changed = _snapshot(model)[0] != kinds or any(
             not torch.equal(v, state[k]) for k, v in model.state_dict().items())
@@ -784,14 +784,14 @@ def _lite_case(fn: Any, name: str, what: str, build: Callable[[], nn.Module],
         left = count_lite_changes(got)
         if any(left.values()):
             raise CaseError(f"{left['silu']} SiLU and {left['se']} SE modules left",
-                          expected=f"no SiLU and no SE module left ({before['silu']} SiLU and "
-                          f"{before['se']} SE modules to replace)",
-                          mistake=_lite_leftover(before, left))
+                            expected=f"no SiLU and no SE module left ({before['silu']} SiLU and "
+                            f"{before['se']} SE modules to replace)",
+                            mistake=_lite_leftover(before, left))
         mismatch = _lite_types_mismatch(got, want)
         if mismatch is not None:
             raise CaseError("other modules in their place", mistake=mismatch,
-                          expected="nn.ReLU6 in place of every SiLU, nn.Identity in place of "
-                          "every SE")
+                            expected="nn.ReLU6 in place of every SiLU, nn.Identity in place of "
+                            "every SE")
         s.call(got.eval, what=f"{call}.eval()")
         x = _input(shape, seed)
         try:
@@ -805,8 +805,9 @@ def _lite_case(fn: Any, name: str, what: str, build: Callable[[], nn.Module],
             problem = G.compare(out, want(x.clone()))
         if problem is not None:
             raise CaseError(problem, expected=f"the output of mbcourse.deploy.to_lite({what})",
-                          mistake="The modules are right but the result computes something "
-                          "else: was a weight or a BatchNorm statistic changed, or a layer added?")
+                            mistake="The modules are right but the result computes something "
+                            "else: was a weight or a BatchNorm statistic changed, or a layer "
+                            "added?")
         return (f"{label}: a copy with {before['silu']} SiLU → ReLU6 and {before['se']} SE → "
                 "Identity, the model passed in unchanged, the output equal to to_lite's")
 

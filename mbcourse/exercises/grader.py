@@ -135,18 +135,18 @@ class Session:
                 value = fn(*args)
         except KeyboardInterrupt:
             raise CaseError(got=f"{what} was interrupted after {time.perf_counter() - start:.1f} s",
-                          mistake="An endless loop, or far more work than needed? These cases "
-                          "are tiny.") from None
+                            mistake="An endless loop, or far more work than needed? These cases "
+                            "are tiny.") from None
         except BaseException as error:  # learner code may raise anything, even SystemExit
             failure = CaseError(got=f"{what} raised {describe_error(error)}",
-                              mistake=explain_error(error, self.signature))
+                                mistake=explain_error(error, self.signature))
             failure.error = error
             raise failure from None
         seconds = time.perf_counter() - start
         if seconds > self.time_limit:
             raise CaseError(got=f"{what} did not finish within {self.time_limit:g} s (it took "
-                          f"{seconds:.1f} s)", mistake="An endless loop, or far more work than "
-                          "needed? These cases are tiny.")
+                            f"{seconds:.1f} s)", mistake="An endless loop, or far more work than "
+                            "needed? These cases are tiny.")
         return value
 
 
@@ -162,13 +162,13 @@ def as_count(value: Any, what: str) -> int:
     """A whole number from the learner's return value (int, integral float, 0-d tensor)."""
     if value is None:
         raise CaseError(f"{what} returned None", mistake="Did you forget `return` at the end of "
-                      "the function?")
+                        "the function?")
     if isinstance(value, bool):
         raise CaseError(f"{what} returned {value!r} (a bool)", mistake="Return a number.")
     if hasattr(value, "item") and hasattr(value, "shape"):
         if tuple(value.shape) != ():
             raise CaseError(f"{what} returned a tensor/array of shape {tuple(value.shape)}",
-                          mistake="Return a single number (use .item() or sum(...)).")
+                            mistake="Return a single number (use .item() or sum(...)).")
         value = value.item()
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -179,7 +179,7 @@ def as_count(value: Any, what: str) -> int:
         if v.is_integer():
             return int(v)
         raise CaseError(f"{what} returned {v:g}", mistake="A count is a whole number: use // "
-                      "(integer division) rather than /, or int().")
+                        "(integer division) rather than /, or int().")
     raise CaseError(f"{what} returned {short_repr(value)}", mistake="Return a number.")
 
 
@@ -192,7 +192,7 @@ def as_bool(value: Any, what: str) -> bool:
         return bool(value.item())
     mistake = "Return True or False (a comparison such as `stride == 1` is already a bool)."
     raise CaseError(f"{what} returned {short_repr(value)}",
-                  mistake=("Did you forget `return`? " if value is None else "") + mistake)
+                    mistake=("Did you forget `return`? " if value is None else "") + mistake)
 
 
 def as_tensor(value: Any, what: str) -> Tensor:
@@ -200,10 +200,10 @@ def as_tensor(value: Any, what: str) -> Tensor:
     if isinstance(value, Tensor):
         if not value.is_floating_point():
             raise CaseError(f"{what} returned a {value.dtype} tensor", mistake="Return a float "
-                          "tensor.")
+                            "tensor.")
         if not torch.isfinite(value).all():
             raise CaseError(f"{what} returned a tensor containing NaN or infinity",
-                          mistake="Something divides by zero or overflows.")
+                            mistake="Something divides by zero or overflows.")
         return value
     kind = type(value).__name__
     mistake = "forward must return one tensor."
