@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _thread
 import copy
+import signal
 import threading
 import time
 
@@ -644,7 +645,8 @@ def slow(c_in, c_out, k, groups=1):
 
 
 def endless(c_in, c_out, k, groups=1):
-    while True:
+    deadline = time.perf_counter() + 10  # a test that is never interrupted fails, not hangs
+    while time.perf_counter() < deadline:
         pass
 
 
@@ -751,12 +753,14 @@ def test_code_slower_than_the_time_limit_fails(checker, code) -> None:
 def test_an_endless_loop_stopped_by_the_kernels_interrupt_is_feedback() -> None:
     """The kernel's interrupt button raises KeyboardInterrupt in the running code (ipykernel
     sends SIGINT; ``_thread.interrupt_main`` does the same here): the checker reports it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a kernel
     timer = threading.Timer(0.3, _thread.interrupt_main)
     timer.start()
     try:
         result = checkers.check_conv_params(endless, verbose=False)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert not result.passed and "case 1 of 5 failed" in result.message
     assert "endless(3, 32, 3) was interrupted after" in result.message
     assert "An endless loop, or far more work than needed?" in result.message
