@@ -585,7 +585,7 @@ def test_verbose_prints_the_same_message(capsys: pytest.CaptureFixture[str]) -> 
     assert result.message in printed
     result = checkers.check_residual_rule(residual_rule)
     assert capsys.readouterr().out.startswith("✓ ")
-    assert repr(result) == "Feedback(correct, 6 case(s) verified)"
+    assert repr(result) == "CheckResult(passed, 6 case(s) verified)"
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from ..deploy.lite import count_lite_changes, to_lite
 from ..studies.experiments import tiny_efficientnet
 from . import grader as G
 from .grader import DEFAULT_TIME_LIMIT, Case, CaseError, Session, run_checker
-from .verdicts import Feedback
+from .verdicts import CheckResult
 
 __all__ = [
     "DEFAULT_TIME_LIMIT",
@@ -58,7 +58,7 @@ def _formula(
     reference: Callable[[dict], Any], mistakes: Mistakes, hint: str, verbose: bool,
     time_limit: float, *, unit: str = "", expected: Callable[[dict, Any], str] | None = None,
     shown: Callable[[dict], str] | None = None,
-) -> Feedback:
+) -> CheckResult:
     """One case per row ``(values, note)``: ``fn(*values["args"])`` must equal ``reference``
     (a count, or a bool when ``unit`` is empty); a wrong result is named by the first mistake
     whose formula gives it (its message formatted with the row's values). ``expected`` words
@@ -88,7 +88,7 @@ def _formula(
 
 def check_conv_params(
     fn: Callable[..., Any], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
-) -> Feedback:
+) -> CheckResult:
     """``fn(c_in, c_out, k, groups=1)`` -> weights of a k x k conv (no bias), against
     :func:`mbcourse.costs.conv`. ``groups`` is passed positionally, and left out when it is 1."""
     table = [(3, 32, 3, 1, "a regular 3×3 conv (MobileNetV2's stem)"),
@@ -119,7 +119,7 @@ def check_conv_params(
 
 def check_depthwise_separable_macs(
     fn: Callable[..., Any], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
-) -> Feedback:
+) -> CheckResult:
     """``fn(c_in, c_out, k, h, w)`` -> multiply-adds of depthwise k x k + pointwise 1 x 1 at
     stride 1 on an h x w input, against :func:`mbcourse.costs.depthwise_separable`."""
     rows = []
@@ -153,7 +153,7 @@ def check_depthwise_separable_macs(
 
 def check_residual_rule(
     fn: Callable[..., Any], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
-) -> Feedback:
+) -> CheckResult:
     """``fn(in_channels, out_channels, stride)`` -> whether the block adds its input, against
     :attr:`mbcourse.blocks.InvertedResidual.use_residual`."""
     rows = [({"args": (i, o, s), "c_in": i, "c_out": o, "stride": s},
@@ -180,7 +180,7 @@ def _fused_formula(i: int, o: int, k: int, c: int) -> int:
 
 def check_fused_params(
     fn: Callable[..., Any], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
-) -> Feedback:
+) -> CheckResult:
     """``fn(c_in, c_out, expand_ratio, k)`` -> learnable parameters of
     :class:`mbcourse.blocks.FusedMBConv` (conv weights + BatchNorm scale and shift), counted on
     the module itself. The expanded width is ``make_divisible(c_in * expand_ratio, 8)``; the
@@ -419,7 +419,7 @@ def _ir_variants(ref: nn.Module, x: Tensor) -> Variants:
 
 def check_inverted_residual(
     cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
-) -> Feedback:
+) -> CheckResult:
     """``cls(in_channels, out_channels, stride, expand_ratio)`` -> a module computing exactly
     :class:`mbcourse.blocks.InvertedResidual` (eval mode, the reference's weights copied in)."""
     rows = [((16, 16, 1, 6), "stride 1, equal channels: with residual"),
@@ -552,7 +552,7 @@ def _se_gate_case(cls: Any, name: str) -> Case:
 
 def check_se(
     cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
-) -> Feedback:
+) -> CheckResult:
     """``cls(channels, reduction)`` -> an SE module equal to
     :class:`mbcourse.blocks.SqueezeExcitation` (avgpool, fc1, ReLU, fc2, sigmoid, scale).
 
@@ -684,7 +684,7 @@ def _mb_drop_case(cls: Any, name: str) -> Case:
 
 def check_mbconv_forward(
     cls: Callable[..., nn.Module], *, verbose: bool = True, time_limit: float = DEFAULT_TIME_LIMIT
-) -> Feedback:
+) -> CheckResult:
     """``cls(in_channels, out_channels, stride, expand_ratio[, kernel_size])`` -> an MBConv equal
     to :class:`mbcourse.blocks.MBConv` with its defaults (SE squeeze ``max(1, in // 4)`` with
     SiLU, SiLU activations, stochastic depth on the residual branch). ``kernel_size`` is passed
@@ -817,7 +817,7 @@ def _lite_case(fn: Any, name: str, what: str, build: Callable[[], nn.Module],
 def check_make_lite(
     fn: Callable[[nn.Module], nn.Module], *, verbose: bool = True,
     time_limit: float = DEFAULT_TIME_LIMIT,
-) -> Feedback:
+) -> CheckResult:
     """``fn(model)`` -> a copy of ``model`` with every ``nn.SiLU`` replaced by ``nn.ReLU6`` and
     every :class:`~mbcourse.blocks.SqueezeExcitation` by ``nn.Identity``, ``model`` itself left
     unchanged: EfficientNet-Lite's block changes, as :func:`mbcourse.deploy.to_lite` makes them.

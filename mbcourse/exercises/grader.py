@@ -3,7 +3,7 @@
 A checker (:mod:`.checkers`) is a table of cases; each case calls the learner's code through
 :meth:`Session.call` and raises :class:`CaseError` (what came back, what was expected, the
 mistake when it is known) or returns what it verified. :func:`run_checker` turns that into one
-:class:`~.verdicts.Feedback`: never a traceback, whatever the learner's code does.
+:class:`~.verdicts.CheckResult`: never a traceback, whatever the learner's code does.
 
 The time limit is a plain call and a wall-clock check: a call that returns later than
 ``time_limit`` fails the case. A call that never returns is stopped the way any cell is, with
@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 import mbcourse
 
-from .verdicts import CORRECT, INCORRECT, Feedback
+from .verdicts import CORRECT, INCORRECT, CheckResult
 
 __all__ = ["DEFAULT_TIME_LIMIT", "Case", "CaseError", "Session", "run_checker", "trace"]
 
@@ -380,7 +380,7 @@ def run_checker(
     hint: str,
     verbose: bool,
     time_limit: float,
-) -> Feedback:
+) -> CheckResult:
     """Refuse a ``subject`` that cannot be what ``signature`` asks for (``cls(...)``: a class,
     ``fn(...)``: a function), run its cases in order, stop at the first failure; print the
     feedback (``verbose``) and return it."""
@@ -397,8 +397,8 @@ def run_checker(
         problem = f"you passed the class {name}; pass a function"
     if problem is not None:
         kind = "a class" if placeholder == "cls" else "a function"
-        result = Feedback(INCORRECT, f"{checker}({name}): {checker} expects {kind} {signature}, "
-                          f"but {problem}.")
+        result = CheckResult(INCORRECT, f"{checker}({name}): {checker} expects {kind} "
+                             f"{signature}, but {problem}.")
     else:
         session = Session(signature.replace(placeholder, name, 1), time_limit)
         result = _run(f"{checker}({name})", cases(name), session, hint)
@@ -407,7 +407,7 @@ def run_checker(
     return result
 
 
-def _run(head: str, cases: Sequence[Case], session: Session, hint: str) -> Feedback:
+def _run(head: str, cases: Sequence[Case], session: Session, hint: str) -> CheckResult:
     verified: list[str] = []
     failure = None
     threads = torch.get_num_threads()
@@ -447,4 +447,4 @@ def _run(head: str, cases: Sequence[Case], session: Session, hint: str) -> Feedb
                      else "Your code printed:")
         lines += shown[:MAX_LINES] + (["..."] if cut else [])
     status = CORRECT if failure is None else INCORRECT
-    return Feedback(status, "\n".join(lines), tuple(verified))
+    return CheckResult(status, "\n".join(lines), tuple(verified))

@@ -69,11 +69,14 @@ class Feedback:
     def __str__(self) -> str:
         return self.message
 
-    def __repr__(self) -> str:  # short: a checker has printed the message already
-        return f"Feedback({self.status}, {len(self.cases)} case(s) verified)"
 
+class CheckResult(Feedback):
+    """What a checker returns (``result.passed``, ``result.message``, ``result.cases``); its
+    repr is short, as the checker has printed the message already."""
 
-CheckResult = Feedback  # what a checker returns: ``result.passed``, ``result.message``
+    def __repr__(self) -> str:
+        verdict = "passed" if self.passed else "failed"
+        return f"CheckResult({verdict}, {len(self.cases)} case(s) verified)"
 
 
 def text_html(text: str) -> str:
