@@ -213,8 +213,10 @@ def find_python(version: str) -> tuple[str, str]:
     candidates = [shutil.which(f"python{minor}")]
     for root in (Path.home() / ".pyenv" / "versions", Path("/root/.pyenv/versions")):
         candidates += [str(p) for p in sorted(root.glob(f"{minor}*/bin/python{minor}"))]
-    for found in candidates:
-        if found and Path(found).is_file():
+    for found in candidates:  # a pyenv shim may be on PATH without that version selected
+        if found and Path(found).is_file() and subprocess.run(
+            [found, "-c", "import sys, venv"], capture_output=True, check=False
+        ).returncode == 0:
             return found, ""
     return sys.executable, (
         f"no Python {minor} (Colab's) found on PATH or in pyenv: ran on Python "
