@@ -68,6 +68,10 @@ python -m pip install jupyterlab
 jupyter lab
 ```
 
+Without an NVIDIA GPU, install PyTorch's CPU build before `mbcourse` (pip's default torch wheel
+brings the CUDA libraries, about 6 GB):
+`python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu`.
+
 Run each notebook from this folder: chapter 8 reads `data/`. `references.bib` holds the works
 the chapters cite. The rendered book, with every output, is at the site this zip came from,
 and its source at {repo_url}.
