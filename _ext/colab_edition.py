@@ -455,8 +455,9 @@ def edition_notebook(executed: dict[str, Any], chapter: Chapter, intro: str = ""
             text = chapter.markdown(_source(cell))
             if text:
                 cells.append(_markdown_cell(text, cell_id))
-            if intro and len(cells) == 1:
-                cells.append(_markdown_cell(intro, f"{cell_id}-colab"))
+            if intro and len(cells) == 1 and cells[0]["cell_type"] == "markdown":
+                cells.append(_markdown_cell(intro, f"{cell_id}-colab"))  # under the title
+                intro = ""
             continue
         source = _source(cell)
         metadata: dict[str, Any] = {"tags": tags} if tags else {}
@@ -473,6 +474,8 @@ def edition_notebook(executed: dict[str, Any], chapter: Chapter, intro: str = ""
             caption = chapter.inline(str(figure.get("caption", "")).strip())
             head = f"**{number}.**" if number else ""
             cells.append(_markdown_cell(f"{head} {caption}".strip(), f"{cell_id}-caption"))
+    if intro:  # no Markdown title first: the note opens the notebook
+        cells.insert(0, _markdown_cell(intro, "colab-edition"))
     if chapter.open_solution is not None:
         chapter.fail("a solution-start is never ended")
     if chapter.problems:

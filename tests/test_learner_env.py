@@ -90,6 +90,18 @@ def test_the_dry_run_executes_each_chapters_own_install_block() -> None:
         assert "--format=freeze" in block and "'-c'" in block, "Colab's packages as constraints"
 
 
+def test_book_outputs_undo_myst_nbs_in_place_stream_merge() -> None:
+    """myst-nb merges a cell's streams into the first one in place and keeps the others."""
+    merged = [{"output_type": "stream", "name": "stdout", "text": ["a\n", "b\n"]},
+              {"output_type": "stream", "name": "stdout", "text": ["b\n"]},
+              {"output_type": "display_data", "data": {"text/plain": "x"}}]
+    assert learner_env.book_outputs(merged) == [merged[0], merged[2]]
+    separate = [{"output_type": "stream", "name": "stdout", "text": "a\n"},
+                {"output_type": "stream", "name": "stdout", "text": "b\n"},
+                {"output_type": "stream", "name": "stderr", "text": "w\n"}]
+    assert learner_env.book_outputs(separate) == separate
+
+
 def test_reference_outputs_go_into_the_checked_cells_only() -> None:
     edition = {"cells": [
         {"cell_type": "code", "id": "a", "metadata": {"tags": ["nbval-check-output"]},

@@ -253,8 +253,13 @@ def closure(python: Path, freeze: Freeze, constraints: Path, wheel: Path,
 
 
 def make_env(venv: Path, freeze: Freeze, wheel: Path, extras: list[str], fresh: bool,
-             python_exe: str) -> tuple[Path, dict[str, str]]:
-    """The learner environment: the freeze's packages the chapters touch, at its versions."""
+             python_exe: str) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """The learner environment: the freeze's packages the chapters touch, at its versions.
+
+    Returns the Python, those packages (``{name: version}``) and everything the environment
+    then holds (with what they pull in that Colab's list leaves to them: torch's CUDA libraries
+    from PyPI), the state each chapter starts from.
+    """
     python = python_of(venv)
     if fresh or not python.is_file():
         shutil.rmtree(venv, ignore_errors=True)
@@ -265,28 +270,30 @@ def make_env(venv: Path, freeze: Freeze, wheel: Path, extras: list[str], fresh: 
     if pip_version and installed(python).get("pip") != pip_version:
         run([str(python), "-m", "pip", "install", "-q", f"pip=={pip_version}"])
     base = closure(python, freeze, constraints, wheel, extras)
-    marker = venv / "colab-base.json"
-    state = {"freeze": freeze.digest(), "base": base}
-    if not marker.is_file() or json.loads(marker.read_text()) != state:
-        run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
-             *[f"{n}=={v}" for n, v in sorted(base.items())]])
-        marker.write_text(json.dumps(state, indent=1))
+    # pip leaves what is already there as it is; this adds what a reset or a change removed
+    run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
+         *[f"{n}=={v}" for n, v in sorted(base.items())]])
+    start = installed(python)
+    start.pop("mbcourse", None)
+    (venv / "colab-base.json").write_text(json.dumps({"freeze": freeze.digest(), "base": base},
+                                                     indent=1))
     # The stand-in google.colab: a namespace package part, so google.protobuf & co. still import.
     standin = venv / "colab-standin" / "google" / "colab"
     standin.mkdir(parents=True, exist_ok=True)
     (standin / "__init__.py").write_text('"""Stand-in for Colab\'s google.colab (tests only)."""\n')
-    return python, base
+    return python, base, start
 
 
-def reset(python: Path, base: dict[str, str], constraints: Path) -> list[str]:
-    """Back to a fresh runtime: uninstall what is not Colab's, restore what was changed."""
+def reset(python: Path, start: dict[str, str], constraints: Path) -> list[str]:
+    """Back to a fresh runtime: uninstall what was added, restore what was changed."""
     now = installed(python)
-    extra = sorted(n for n in now if n not in base and n not in ("pip", "setuptools", "wheel"))
+    extra = sorted(n for n in now if n not in start)
     if extra:
         run([str(python), "-m", "pip", "uninstall", "-q", "-y", *extra])
-    changed = [f"{n}=={v}" for n, v in sorted(base.items()) if now.get(n) != v]
+    changed = [f"{n}=={v}" for n, v in sorted(start.items()) if now.get(n) != v]
     if changed:
-        run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints), *changed])
+        run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-c", str(constraints),
+             *changed])
     return extra
 
 
@@ -373,6 +380,26 @@ def write_kernel(venv: Path, python: Path, wheel: Path) -> Path:
 
 # -- the Colab edition through nbval -------------------------------------------------------------
 
+def book_outputs(outputs: list[dict]) -> list[dict]:
+    """A cell's outputs as the book build got them.
+
+    With ``nb_merge_streams`` myst-nb appends each later stream output of a cell to the first
+    one of its name, in place, and writes the notebook with the later ones still there: a
+    ``print`` shows twice in ``_build/jupyter_execute``. Such a merged first stream ends with the
+    texts of the later ones; then those are left out.
+    """
+    def text(out: dict) -> str:
+        return "".join(out["text"]) if isinstance(out["text"], list) else out["text"]
+
+    dropped: set[int] = set()
+    for name in {o.get("name") for o in outputs if o.get("output_type") == "stream"}:
+        streams = [o for o in outputs if o.get("output_type") == "stream" and o["name"] == name]
+        later = "".join(text(o) for o in streams[1:])
+        if len(streams) > 1 and text(streams[0]).endswith(later) and text(streams[0]) != later:
+            dropped.update(id(o) for o in streams[1:])
+    return [o for o in outputs if id(o) not in dropped]
+
+
 def with_reference_outputs(edition: dict, executed: dict) -> tuple[dict, int]:
     """The edition notebook with the build's outputs in its ``nbval-check-output`` cells."""
     by_id = {c.get("id"): c for c in executed["cells"] if c["cell_type"] == "code"}
@@ -385,7 +412,7 @@ def with_reference_outputs(edition: dict, executed: dict) -> tuple[dict, int]:
         ran = by_id.get(cell.get("id"))
         if ran is None:
             raise SystemExit(f"no executed cell {cell.get('id')!r} in the build's notebook")
-        cell["outputs"] = ran["outputs"]
+        cell["outputs"] = book_outputs(ran["outputs"])
         cell["execution_count"] = ran.get("execution_count") or 1
         checked += 1
     return edition, checked
@@ -404,10 +431,10 @@ def nbval_failures(output: str) -> str:
     return "\n".join(lines[start:start + 40])
 
 
-def run_chapter(reference: Path, python: Path, base: dict[str, str], constraints: Path,
+def run_chapter(reference: Path, python: Path, start: dict[str, str], constraints: Path,
                 timeout: int) -> Outcome:
     """One chapter of the Colab edition under nbval in the learner kernel, from a fresh runtime."""
-    reset(python, base, constraints)
+    reset(python, start, constraints)
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
            "--nbval-kernel-name", KERNEL, "--nbval-cell-timeout", str(timeout),
@@ -417,20 +444,20 @@ def run_chapter(reference: Path, python: Path, base: dict[str, str], constraints
     summary = [line for line in proc.stdout.splitlines() if re.search(r"\d+ (passed|failed)", line)]
     error = "" if proc.returncode == 0 else nbval_failures(proc.stdout + proc.stderr)
     now = installed(python)
-    changed = [f"{n} {v} -> {now.get(n, 'uninstalled')}" for n, v in sorted(base.items())
+    changed = [f"{n} {v} -> {now.get(n, 'uninstalled')}" for n, v in sorted(start.items())
                if now.get(n) != v]
     if changed:
         error = (error + "\n" if error else "") + (
-            "the install cell changed Colab's packages: " + ", ".join(changed))
-    added = sorted(n for n in now if n not in base and n not in ("pip", "setuptools", "wheel"))
+            "the install cell changed preinstalled packages: " + ", ".join(changed))
+    added = sorted(n for n in now if n not in start)
     details = [f"nbval: {summary[-1].strip() if summary else 'no summary'}",
                f"added to Colab's packages: {', '.join(added) or 'nothing'}"]
     return Outcome(reference.stem, seconds, error, details)
 
 
-def drive_widgets(python: Path, wheel: Path, base: dict[str, str], constraints: Path) -> Outcome:
+def drive_widgets(python: Path, wheel: Path, start: dict[str, str], constraints: Path) -> Outcome:
     """Build every exercise widget under the learner's ipywidgets and press Check on each."""
-    reset(python, base, constraints)
+    reset(python, start, constraints)
     t0 = time.perf_counter()
     run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
          f"mbcourse @ {wheel.as_uri()}"])
@@ -524,10 +551,9 @@ def main(argv: list[str] | None = None) -> int:
     venv = args.venv.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         wheel = build_wheel(Path(tmp))
-        python, base = make_env(venv, freeze, wheel, chapter_extras(specs), args.fresh,
-                                python_exe)
+        python, base, start = make_env(venv, freeze, wheel, chapter_extras(specs), args.fresh,
+                                       python_exe)
         constraints = venv / "colab-constraints.txt"
-        reset(python, base, constraints)
         versions = installed(python)
         versions["python"] = run([str(python), "-c", "import platform; "
                                   "print(platform.python_version())"]).stdout.strip()
@@ -548,17 +574,17 @@ def main(argv: list[str] | None = None) -> int:
                 json.loads((executed / rel).read_text(encoding="utf-8")),
             )
             (references / rel).write_text(json.dumps(notebook), encoding="utf-8")
-            outcome = run_chapter(references / rel, python, base, constraints, args.timeout)
+            outcome = run_chapter(references / rel, python, start, constraints, args.timeout)
             outcome.details.insert(0, f"{checked} cell(s) checked against the book's outputs")
             outcomes.append(outcome)
             print(f"{outcome.name:<34} {outcome.seconds:6.1f} s  "
                   f"{'ok' if outcome.ok else 'FAILED'}  ({outcome.details[1]})", flush=True)
             if not outcome.ok:
                 print("    " + outcome.error.replace("\n", "\n    "), flush=True)
-        outcomes.append(drive_widgets(python, wheel, base, constraints))
+        outcomes.append(drive_widgets(python, wheel, start, constraints))
         print(f"{outcomes[-1].name}: {'ok' if outcomes[-1].ok else outcomes[-1].error}",
               flush=True)
-        reset(python, base, constraints)
+        reset(python, start, constraints)
 
     report = markdown_report(outcomes, versions, freeze, notes)
     if args.report:
