@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -27,10 +26,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
-BUILD = Path(os.environ.get("MBCOURSE_BOOK_HTML", ROOT / "_build" / "html")).resolve().parent
+from built_book import BUILD, built  # noqa: E402
+
 EDITION = BUILD / "colab"
 EXECUTED = BUILD / "jupyter_execute"
-REQUIRED = os.environ.get("CI") == "true" or os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
 
 pytest.importorskip("myst_nb", reason="the converter formats glue with myst-nb's own code")
 from colab_edition import Book, Chapter, EditionError, colab_url, edition_notebook  # noqa: E402
@@ -200,12 +199,7 @@ def test_colab_url_opens_a_github_notebook_on_a_branch() -> None:
 # -- the edition the build wrote ---------------------------------------------------------------
 
 def _built(path: Path) -> Path:
-    if not path.is_file():
-        reason = f"no {path}: build the book (README's book command) to write the Colab edition"
-        if REQUIRED:
-            pytest.fail(reason + " (CI)", pytrace=False)
-        pytest.skip(reason)
-    return path
+    return built(path, "it writes the Colab edition")
 
 
 def _edition(docname: str) -> dict:

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = Path(os.environ.get("MBCOURSE_BOOK_HTML", ROOT / "_build" / "html")).resolve()
-REQUIRED = os.environ.get("CI") == "true" or os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
 sys.path.insert(0, str(ROOT / "_ext"))
+from built_book import HTML, built  # noqa: E402
 
 book_downloads = pytest.importorskip("book_downloads", reason="needs Sphinx (.[book])")
 from book_pdf import PDF_NAME, toc_pages  # noqa: E402
@@ -34,13 +33,7 @@ TEX = re.compile(  # TeX commands, $$, or $...$ around something
 
 
 def _built(name: str) -> Path:
-    path = HTML / name
-    if not path.is_file():
-        reason = f"no {path}: build the book (README's book command; the PDF needs chromium)"
-        if REQUIRED:
-            pytest.fail(reason + " (CI)", pytrace=False)
-        pytest.skip(reason)
-    return path
+    return built(HTML / name, "the PDF needs chromium")
 
 
 def _notebook(chapter_path: str) -> Path:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from readme_command import readme_command  # noqa: E402
 
-READS_THE_BUILD = re.compile(r"_build|jupyter_execute|book_html|BOOK_HTML")
+READS_THE_BUILD = re.compile(r"_build|jupyter_execute|book_html|BOOK_HTML|built_book")
 STRICT = ("CI", "MBCOURSE_REQUIRE_BROWSER", "MBCOURSE_REQUIRE_PDF", "MBCOURSE_LEARNER_ENV",
           "MBCOURSE_BOOK_HTML")
 
