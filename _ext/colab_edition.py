@@ -492,7 +492,8 @@ def _hidden_title(source: str) -> str:
         return f"Exercise {call[2].strip(chr(34) + chr(39))}: your answer"
     if call:
         return "Your progress"
-    return "Code (click to show)"
+    comment = re.match(r"#\s+([^@].{0,80}?)\s*$", source.split("\n", 1)[0])
+    return comment[1] if comment else "Code (click to show)"
 
 
 def intro_cell(project: str, book_page: str, source_url: str) -> str:

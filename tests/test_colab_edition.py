@@ -162,6 +162,7 @@ def test_figures_admonitions_math_and_hidden_code() -> None:
         ("markdown", ":::{admonition} Careful\nTwo\n\n$x$ lines\n:::\n\n$$\na = b\n$$ (eq-a)\n\n"
                      "(sec-x)=\n% a comment\n## Next", []),
         ("code", "plot()", ["hide-input"]),
+        ("code", "# SENet, Table 10 (quoted)\ntable = {}", ["hide-input"]),
     )
     caption = "A {glue:text}`r:.1f` plot."
     nb["cells"][1]["metadata"]["mystnb"] = {"figure": {"name": "fig-a", "caption": caption}}
@@ -176,6 +177,7 @@ def test_figures_admonitions_math_and_hidden_code() -> None:
     assert code["metadata"] == {"tags": ["hide-input", "nbval-check-output"], "cellView": "form"}
     assert code["id"] == "c1"
     assert out["cells"][2]["source"] == "**Figure 3.** A 0.1 plot."
+    assert out["cells"][3]["source"].startswith("# @title SENet, Table 10 (quoted)\n# SENet")
 
 
 @pytest.mark.parametrize("source", [
