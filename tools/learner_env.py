@@ -349,10 +349,11 @@ def dry_run(python: Path, venv: Path, chapter: Path, spec: str, wheel: Path,
                    for item in json.loads(report.read_text())["install"]}
     changes = freeze.changes(planned)
     names = [f"{n}=={v}" for n, v in sorted(planned.items())]
-    kept = [n for n in planned if canonical(n) in freeze.cpu]
+    same = [n for n, v in planned.items()
+            if public(freeze.cpu.get(canonical(n), "")) == public(v)]
     details = [f"plans to install: {', '.join(names) or 'nothing'}"]
-    if kept:
-        details.append(f"of which Colab already has, at these versions: {', '.join(sorted(kept))}")
+    if same:  # Colab has them already, so there pip would plan nothing for them
+        details.append(f"of which Colab already has that version: {', '.join(sorted(same))}")
     error = f"would change {'; '.join(changes)}" if changes else ""
     return Outcome(f"install cell of {spec} (dry run, {chapter.name})", time.perf_counter() - t0,
                    error, details)
