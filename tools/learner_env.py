@@ -555,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         python, base, start = make_env(venv, freeze, wheel, chapter_extras(specs), args.fresh,
                                        python_exe)
         constraints = venv / "colab-constraints.txt"
+        reset(python, start, constraints)  # a fresh runtime: no mbcourse left from a last run
         versions = installed(python)
         versions["python"] = run([str(python), "-c", "import platform; "
                                   "print(platform.python_version())"]).stdout.strip()
