@@ -235,8 +235,9 @@ def installed(python: Path) -> dict[str, str]:
 
 
 def closure(python: Path, freeze: Freeze, constraints: Path, wheel: Path,
-            extras: list[str]) -> dict[str, str]:
-    """The freeze's packages that the kernel and mbcourse (with ``extras``) need."""
+            extras: list[str]) -> tuple[dict[str, str], set[str]]:
+    """The freeze's packages that the kernel and mbcourse (with ``extras``) need, and the
+    names of what the install cells add beside them (mbcourse, torchinfo, onnx, ...)."""
     spec = f"mbcourse[{','.join(extras)}] @ {wheel.as_uri()}" if extras else \
         f"mbcourse @ {wheel.as_uri()}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,12 +245,14 @@ def closure(python: Path, freeze: Freeze, constraints: Path, wheel: Path,
         run([str(python), "-m", "pip", "install", "-q", "--dry-run", "--ignore-installed",
              "--report", str(report), "-c", str(constraints), *KERNEL_STACK, spec])
         planned = json.loads(report.read_text())["install"]
-    wanted = {}
+    wanted, added = {}, set()
     for item in planned:
         name = canonical(item["metadata"]["name"])
         if name in freeze.cpu and not NOT_PINNED.match(name):
             wanted[name] = item["metadata"]["version"]
-    return wanted
+        elif not NOT_PINNED.match(name):
+            added.add(name)
+    return wanted, added
 
 
 def make_env(venv: Path, freeze: Freeze, wheel: Path, extras: list[str], fresh: bool,
@@ -269,12 +272,14 @@ def make_env(venv: Path, freeze: Freeze, wheel: Path, extras: list[str], fresh: 
     pip_version = freeze.cpu.get("pip")
     if pip_version and installed(python).get("pip") != pip_version:
         run([str(python), "-m", "pip", "install", "-q", f"pip=={pip_version}"])
-    base = closure(python, freeze, constraints, wheel, extras)
+    base, added = closure(python, freeze, constraints, wheel, extras)
     # pip leaves what is already there as it is; this adds what a reset or a change removed
     run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
          *[f"{n}=={v}" for n, v in sorted(base.items())]])
+    left = sorted(added & set(installed(python)))  # by an earlier run's install cells
+    if left:
+        run([str(python), "-m", "pip", "uninstall", "-q", "-y", *left])
     start = installed(python)
-    start.pop("mbcourse", None)
     (venv / "colab-base.json").write_text(json.dumps({"freeze": freeze.digest(), "base": base},
                                                      indent=1))
     # The stand-in google.colab: a namespace package part, so google.protobuf & co. still import.
@@ -555,7 +560,6 @@ def main(argv: list[str] | None = None) -> int:
         python, base, start = make_env(venv, freeze, wheel, chapter_extras(specs), args.fresh,
                                        python_exe)
         constraints = venv / "colab-constraints.txt"
-        reset(python, start, constraints)  # a fresh runtime: no mbcourse left from a last run
         versions = installed(python)
         versions["python"] = run([str(python), "-c", "import platform; "
                                   "print(platform.python_version())"]).stdout.strip()
