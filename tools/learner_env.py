@@ -234,24 +234,26 @@ def installed(python: Path) -> dict[str, str]:
     return {canonical(p["name"]): p["version"] for p in json.loads(out)}
 
 
-def closure(python: Path, freeze: Freeze, constraints: Path, wheel: Path,
-            extras: list[str]) -> tuple[dict[str, str], set[str]]:
-    """The freeze's packages that the kernel and mbcourse (with ``extras``) need, and the
-    names of what the install cells add beside them (mbcourse, torchinfo, onnx, ...)."""
-    spec = f"mbcourse[{','.join(extras)}] @ {wheel.as_uri()}" if extras else \
-        f"mbcourse @ {wheel.as_uri()}"
+def _planned(python: Path, constraints: Path, requirements: list[str]) -> dict[str, str]:
+    """``{name: version}`` of everything pip would install for ``requirements`` from scratch."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         run([str(python), "-m", "pip", "install", "-q", "--dry-run", "--ignore-installed",
-             "--report", str(report), "-c", str(constraints), *KERNEL_STACK, spec])
+             "--report", str(report), "-c", str(constraints), *requirements])
         planned = json.loads(report.read_text())["install"]
-    wanted, added = {}, set()
-    for item in planned:
-        name = canonical(item["metadata"]["name"])
-        if name in freeze.cpu and not NOT_PINNED.match(name):
-            wanted[name] = item["metadata"]["version"]
-        elif not NOT_PINNED.match(name):
-            added.add(name)
+    return {canonical(p["metadata"]["name"]): p["metadata"]["version"] for p in planned}
+
+
+def closure(python: Path, freeze: Freeze, constraints: Path, wheel: Path,
+            extras: list[str]) -> tuple[dict[str, str], set[str]]:
+    """The freeze's packages that the kernel and mbcourse (with ``extras``) need, and the
+    names of what only mbcourse brings beside them (mbcourse, torchinfo, onnx, ...)."""
+    spec = f"mbcourse[{','.join(extras)}] @ {wheel.as_uri()}" if extras else \
+        f"mbcourse @ {wheel.as_uri()}"
+    planned = _planned(python, constraints, [*KERNEL_STACK, spec])
+    kernel = _planned(python, constraints, list(KERNEL_STACK))
+    wanted = {n: v for n, v in planned.items() if n in freeze.cpu and not NOT_PINNED.match(n)}
+    added = {n for n in planned if n not in kernel and n not in freeze.cpu}
     return wanted, added
 
 
@@ -548,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{', '.join(m.name for m in missing)} under {args.build}: build the book first "
             "(README's book command)")
 
+    # The learner's Python sees only its own environment (a developer's PYTHONPATH pointing at
+    # this checkout would make pip list mbcourse as installed there).
+    os.environ.pop("PYTHONPATH", None)
     t0 = time.perf_counter()
     python_exe, note = find_python(freeze.python)
     notes = [note] if note else []
