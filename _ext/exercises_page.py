@@ -32,20 +32,11 @@ CHAPTER = re.compile(r"(?:^|/)([0-9]+)_[^/]*$")
 
 
 def colab_url(app: Sphinx, pagename: str) -> str | None:
-    """The Colab address of a page's notebook, or None when the repository is not on GitHub."""
-    options = app.config.html_theme_options or {}
-    launch = options.get("launch_buttons", {}) or {}
-    colab = str(launch.get("colab_url", "")).strip("/")
-    match = re.match(
-        r"https?://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?$",
-        str(options.get("repository_url", "")),
-    )
-    if not colab or match is None:
-        return None
-    branch = options.get("repository_branch") or "main"
-    book = str(options.get("path_to_docs", "")).strip("/")
-    path = f"{book}/{pagename}.ipynb" if book else f"{pagename}.ipynb"
-    return f"{colab}/github/{match.group(1)}/{match.group(2)}/blob/{branch}/{path}"
+    """The Colab address of a page's notebook: its Colab edition (``colab_edition.py`` holds
+    the rule, which the launch button follows too), or None when not on GitHub."""
+    from colab_edition import page_colab_url
+
+    return page_colab_url(app, pagename)
 
 
 def add_colab_meta(
