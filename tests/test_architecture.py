@@ -126,16 +126,12 @@ def test_leaf_modules_import_nothing_from_the_package() -> None:
 #: with introspect.eval_mode, never with ``module.train(was_training)`` (which resets every
 #: submodule to the parent's flag).
 HOOK_OWNERS = {"mbcourse/introspect.py", "mbcourse/blocks.py"}
-#: exercises/ is rewritten in parallel (issue 18) and switched to introspect when it is merged;
-#: then this skip goes.
-NOT_YET_SWITCHED = "mbcourse/exercises/"
 
 
 def _package_sources() -> list[tuple[str, str]]:
     return [
         (str(path.relative_to(ROOT)), path.read_text(encoding="utf-8"))
         for path in sorted(PACKAGE.rglob("*.py"))
-        if not str(path.relative_to(ROOT)).startswith(NOT_YET_SWITCHED)
     ]
 
 

@@ -290,7 +290,7 @@ def _in_context(
                 elif c_in != c_out:
                     failure.mistake = (f"You add the residual although the channels differ "
                                        f"({c_in} in, {c_out} out). {rule}")
-            elif "SqueezeExcitation: expected" in text:
+            elif any(isinstance(m, SqueezeExcitation) for m in failure.stack):
                 failure.mistake = (
                     "Your SE received a tensor with another channel count than it was built for. "
                     "In MBConv the SE acts on the expanded channels: after the depthwise conv, "

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 import mbcourse
+from mbcourse import introspect
 
 from .verdicts import CORRECT, INCORRECT, CheckResult
 
@@ -50,6 +51,7 @@ class CaseError(Exception):
         super().__init__(got)
         self.got, self.expected, self.mistake, self.hint = got, expected, mistake, hint
         self.error: BaseException | None = None  # the learner's exception, if one was raised
+        self.stack: list[nn.Module] = []  # modules that had not returned when it was raised
 
 
 @dataclass
@@ -215,13 +217,11 @@ def as_tensor(value: Any, what: str) -> Tensor:
 
 
 # ---- modules: what ran, in which order, and how outputs compare -------------------------------
-@dataclass
 class Call:
-    """One module entered during a forward pass."""
+    """One module entered during a forward pass (wraps :class:`mbcourse.introspect.Call`)."""
 
-    name: str
-    module: nn.Module
-    in_shape: tuple[int, ...] | None
+    def __init__(self, traced: introspect.Call) -> None:
+        self.name, self.module, self.in_shape = traced.name, traced.module, traced.in_shape
 
     @property
     def weighted(self) -> bool:
@@ -235,25 +235,17 @@ class Call:
 
 
 def trace(session: Session, model: nn.Module, x: Tensor, *, what: str) -> tuple[Any, list[Call]]:
-    """``model(x)`` without grad, through :meth:`Session.call`, and every module it entered,
-    in order (forward pre-hooks). The one tracer of the exercises: swap it here."""
-    calls: list[Call] = []
-    names = {id(m): n for n, m in model.named_modules()}
-
-    def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-        if module is not model and all(c.module is not module for c in calls):
-            first = args[0] if args else None
-            shape = tuple(first.shape) if isinstance(first, Tensor) else None
-            calls.append(Call(names.get(id(module), "?"), module, shape))
-
-    handles = [m.register_forward_pre_hook(pre_hook) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            out = session.call(model, x, what=what)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return out, calls
+    """``model(x)`` without grad, through :meth:`Session.call`, and every module it entered, in
+    order (:func:`mbcourse.introspect.trace_calls`). When the forward pass raises, the
+    :class:`CaseError` carries ``stack``: the modules that never returned, outermost first."""
+    with introspect.trace_calls(model) as traced:
+        try:
+            with torch.no_grad():
+                out = session.call(model, x, what=what)
+        except CaseError as failure:
+            failure.stack = [c.module for c in traced if not c.returned]
+            raise
+    return out, [Call(c) for c in traced]
 
 
 def forward(session: Session, model: nn.Module, x: Tensor, *, what: str) -> Tensor:

@@ -42,6 +42,18 @@ REQUIRE = os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
 TIMEOUT_MS = 20_000  # per wait (MathJax, widgets, images); generous for a loaded 2-core machine
 
 
+def colab_edition_url(in_book: str) -> str | None:
+    """The Colab address the book's buttons must give for ``in_book`` (``book/04_mbconv.ipynb``):
+    the notebook of that name in the Colab edition's branch (``_ext/colab_edition.py``)."""
+    import yaml
+    from colab_edition import colab_url
+
+    config = yaml.safe_load((SOURCE / "_config.yml").read_text(encoding="utf-8"))
+    branch = config["sphinx"]["config"]["colab_edition_branch"]
+    return colab_url(config["repository"]["url"], branch, in_book,
+                     config["launch_buttons"]["colab_url"])
+
+
 def missing(reason: str) -> None:
     """Skip for want of a prerequisite, or fail when MBCOURSE_REQUIRE_BROWSER=1."""
     if REQUIRE:

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from book_browser import HTML, SOURCE, TIMEOUT_MS, keep_offline
+from book_browser import HTML, TIMEOUT_MS, colab_edition_url, keep_offline, missing
 
 from mbcourse.exercises.book import CHAPTER_NUMBERS, chapter
 from mbcourse.exercises.widgets import shuffled
@@ -28,15 +27,9 @@ from mbcourse.exercises.widgets import shuffled
 CHAPTERS = [pytest.param(n, id=chapter(n).page) for n in CHAPTER_NUMBERS]
 
 
-def _colab_url(page: str) -> str:
-    """The Colab address of a page's notebook, as the launch button builds it."""
-    config = yaml.safe_load((SOURCE / "_config.yml").read_text(encoding="utf-8"))
-    repo = config["repository"]
-    org_repo = repo["url"].split("github.com/")[-1].strip("/")
-    in_repo = "/".join(filter(None, [str(repo.get("path_to_book") or "").strip("/"),
-                                     f"book/{page}.ipynb"]))
-    colab = config["launch_buttons"]["colab_url"].strip("/")
-    return f"{colab}/github/{org_repo}/blob/{repo['branch']}/{in_repo}"
+def _colab_url(page: str) -> str | None:
+    """The Colab address of a page's notebook, as the launch button gives it (Colab edition)."""
+    return colab_edition_url(f"book/{page}.ipynb")
 
 
 def _right(spec: dict) -> str:
@@ -214,5 +207,8 @@ def test_page_script_is_served_from_the_build() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_ext"))
     from exercises_page import page_script
 
-    served = (HTML / "_static" / "mbcourse-exercises.js").read_text(encoding="utf-8")
+    script = HTML / "_static" / "mbcourse-exercises.js"
+    if not script.is_file():
+        missing(f"no {script}: build the book (README's book command)")
+    served = script.read_text(encoding="utf-8")
     assert served == page_script() and served.startswith("window.MBCOURSE_PARSER = {")

@@ -40,17 +40,7 @@ PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
 # What the pages still do wrong, by (check, page): each entry names what the check reports
 # (a substring of the problem line) and why it is left for now. Issue 21's second phase
 # empties this; the test fails on an entry that no longer matches anything.
-KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ("tex", "book/04_mbconv.html"): {
-        "make\\_divisible": (
-            "ch4, 'No expansion when e = 1': $\\text{make\\_divisible}(C_\\text{in} \\cdot e, 8)$ "
-            "shows 'make\\_divisible'. MathJax keeps \\text{} literal unless its textmacros "
-            "package is loaded: _config.yml's mathjax3_config needs loader.load "
-            "['[tex]/textmacros'] and tex.packages {'[+]': ['textmacros']} (or the chapter "
-            "writes \\mathrm{make\\_divisible})"
-        ),
-    },
-}
+KNOWN: dict[tuple[str, str], dict[str, str]] = {}
 
 
 def _open(browser: Any, origin: str, page_path: str, viewport: str, theme: str) -> dict:
