@@ -129,3 +129,21 @@ def test_importing_display_in_a_kernel_makes_its_figures_svg(
     figures = [d for d in data if "image/svg+xml" in d]
     assert len(figures) == 1 and not any("image/png" in d for d in data), data
     assert "font-size: 12px" in figures[0]["image/svg+xml"]
+
+
+def test_glue_facts_glues_each_field_of_a_record_or_mapping() -> None:
+    from dataclasses import dataclass
+
+    from mbcourse.display import glue_facts
+
+    @dataclass(frozen=True)
+    class Facts:
+        params: int
+        share: float
+
+    assert glue_facts("ch4", Facts(552, 0.38)) == ["ch4_params", "ch4_share"]
+    assert glue_facts("ch4", {"blocks": 16}) == ["ch4_blocks"]
+    with pytest.raises(TypeError, match="glue_facts: facts must be a dataclass instance"):
+        glue_facts("ch4", 552)
+    with pytest.raises(ValueError, match="glue_facts: prefix must be a non-empty string"):
+        glue_facts("", {"a": 1})
