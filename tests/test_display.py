@@ -131,19 +131,24 @@ def test_importing_display_in_a_kernel_makes_its_figures_svg(
     assert "font-size: 12px" in figures[0]["image/svg+xml"]
 
 
-def test_glue_facts_glues_each_field_of_a_record_or_mapping() -> None:
+def test_glue_facts_glues_each_field_of_a_record_or_mapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from dataclasses import dataclass
 
-    from mbcourse.display import glue_facts
+    glued: list[tuple[str, object, bool]] = []
+    monkeypatch.setattr(display, "glue", lambda n, v, display=True: glued.append((n, v, display)))
 
     @dataclass(frozen=True)
     class Facts:
         params: int
         share: float
 
-    assert glue_facts("ch4", Facts(552, 0.38)) == ["ch4_params", "ch4_share"]
-    assert glue_facts("ch4", {"blocks": 16}) == ["ch4_blocks"]
+    assert display.glue_facts("ch4", Facts(552, 0.38)) == ["ch4_params", "ch4_share"]
+    assert display.glue_facts("ch4", {"blocks": 16}) == ["ch4_blocks"]
+    assert glued == [("ch4_params", 552, False), ("ch4_share", 0.38, False),
+                     ("ch4_blocks", 16, False)]
     with pytest.raises(TypeError, match="glue_facts: facts must be a dataclass instance"):
-        glue_facts("ch4", 552)
+        display.glue_facts("ch4", 552)
     with pytest.raises(ValueError, match="glue_facts: prefix must be a non-empty string"):
-        glue_facts("", {"a": 1})
+        display.glue_facts("", {"a": 1})
