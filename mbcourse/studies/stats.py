@@ -99,7 +99,7 @@ def paired_t(differences: Sequence[float]) -> tuple[float, int, float]:
     """
     d = _values("paired_t", "differences", differences)
     n, mean, sd = d.size, float(d.mean()), float(d.std(ddof=1))
-    if sd == 0.0:
+    if np.ptp(d) == 0.0:  # all equal (their sd may still come out as rounding noise)
         return (0.0, n - 1, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), n - 1, 0.0)
     t = mean / (sd / math.sqrt(n))
     return t, n - 1, t_two_sided_p(t, n - 1)

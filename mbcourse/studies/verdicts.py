@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..measure.timing import within_noise
 from .stats import ALPHA, PairedTest
@@ -128,6 +129,23 @@ def _times(ratio: float) -> str:
     return f"{ratio:.2f}×"
 
 
+def _signed(value: float, digits: int) -> str:
+    """``+1.2`` / ``−0.4`` (a true minus sign) / ``0.0``."""
+    text = f"{value:+.{digits}f}"
+    if float(text) == 0.0:
+        return f"{0.0:.{digits}f}"
+    return text.replace("-", "−")
+
+
+def _n(n: int) -> str:
+    """A count inside a sentence: "one" for 1 (reads better than "1" alone), else digits."""
+    return "one" if n == 1 else str(n)
+
+
+def _all(total: int, noun: str) -> str:
+    return f"both {noun}s" if total == 2 else f"all {total} {noun}s"
+
+
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -162,6 +180,28 @@ class Setting:
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"Setting: threads must be a positive integer or None, got "
                              f"{self.threads!r}")
+
+    @classmethod
+    def for_device(
+        cls, device: Any, engine: str = "PyTorch eager", *, batch: int,
+        threads: int | None = None, precision: str | None = None, layout: str | None = None,
+    ) -> Setting:
+        """The setting of a measurement on ``device`` (a torch device or its name): the GPU's
+        name, or the CPU's model, and on a CPU ``threads`` (default: torch's current number).
+        ``engine`` "PyTorch eager" gets torch's version."""
+        import torch
+
+        from .stored import cpu_model
+
+        device = torch.device(device)
+        if device.type == "cuda":
+            name, threads = torch.cuda.get_device_name(device), None
+        else:
+            name = f"{cpu_model()} CPU"
+            threads = torch.get_num_threads() if threads is None else threads
+        if engine == "PyTorch eager":
+            engine = f"PyTorch {torch.__version__.split('+')[0]} eager"
+        return cls(name, engine, batch, threads, precision, layout)
 
     def phrase(self) -> str:
         """``"CPU (x86_64), PyTorch eager, batch 1, 1 thread, float32"``."""
@@ -218,8 +258,8 @@ def speed_sentence(
     """One timed comparison as a sentence that names its setting; within noise it gives no
     ratio (only how much the rounds themselves moved)."""
     _check_names("speed_sentence", candidate=candidate, reference=reference)
-    where = f" ({result.label})" if result.label else ""
-    head = f"On {setting.phrase()}{where}"
+    head = (f"For {result.label}, on {setting.phrase()}" if result.label
+            else f"On {setting.phrase()}")
     outcome = result.outcome
     if outcome == NOISE:
         return (f"{head}, {candidate} and {reference} were within the noise of their timing "
@@ -266,14 +306,14 @@ def speed_summary(
     head = f"On {setting.phrase()}"
     time_of = f"the time of {reference}"
     if len(faster) == total:
-        return (f"{head}, {candidate} was faster than {reference} in all {total} {noun}s, "
+        return (f"{head}, {candidate} was faster than {reference} in {_all(total, noun)}, "
                 f"beyond the noise of the timing rounds ({_describe(faster)} {time_of}).")
     if len(slower) == total:
-        return (f"{head}, {candidate} was slower than {reference} in all {total} {noun}s, "
+        return (f"{head}, {candidate} was slower than {reference} in {_all(total, noun)}, "
                 f"beyond the noise of the timing rounds ({_describe(slower)} {time_of}).")
     if len(noisy) == total:
         return (f"{head}, {candidate} and {reference} were within the noise of their timing "
-                f"rounds in all {total} {noun}s: no difference in speed is shown.")
+                f"rounds in {_all(total, noun)}: no difference in speed is shown.")
     if faster:
         first = (f"{head}, {candidate} was faster than {reference}, beyond the noise of the "
                  f"timing rounds, in {len(faster)} of the {total} {noun}s "
@@ -281,14 +321,14 @@ def speed_summary(
         rest = []
         if slower:
             other = "the other " if not noisy else ""
-            rest.append(f"slower in {other}{len(slower)} ({_describe(slower)} {time_of})")
+            rest.append(f"slower in {other}{_n(len(slower))} ({_describe(slower)} {time_of})")
         if noisy:
-            rest.append(f"within the noise in the other {len(noisy)}")
+            rest.append(f"within the noise in the other {_n(len(noisy))}")
         return f"{first}, {join(rest)}."
     # none faster: some slower, the rest within noise
     return (f"{head}, {candidate} was faster than {reference} in none of the {total} {noun}s: "
-            f"it was slower in {len(slower)} ({_describe(slower)} {time_of}) and within the "
-            f"noise of the timing rounds in the other {len(noisy)}.")
+            f"it was slower in {_n(len(slower))} ({_describe(slower)} {time_of}) and within the "
+            f"noise of the timing rounds in the other {_n(len(noisy))}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,12 +344,12 @@ def accuracy_outcome(test: PairedTest) -> str:
 
 def _evidence(test: PairedTest, scale: float, unit: str, digits: int) -> str:
     low, high = scale * test.ci_low, scale * test.ci_high
-    ci = f"95 % CI [{low:+.{digits}f}, {high:+.{digits}f}]"
+    ci = f"95 % CI [{_signed(low, digits)}, {_signed(high, digits)}]"
     if test.family_size > 1:
         adjust = f"Holm-adjusted over {test.family_size} comparisons"
     else:
         adjust = "a single comparison, no adjustment"
-    return (f"Δ = {scale * test.mean:+.{digits}f} {unit}, {ci}; {_p_equals(test.p_t_holm)} "
+    return (f"Δ = {_signed(scale * test.mean, digits)} {unit}, {ci}; {_p_equals(test.p_t_holm)} "
             f"(paired t) and {_p_equals(test.p_flip_holm)} (sign-flip), {adjust}; "
             f"{count(test.n, 'paired seed')}")
 
@@ -360,12 +400,18 @@ def family_sentence(tests: Sequence[PairedTest], *, noun: str = "comparison") ->
         raise ValueError("family_sentence: give at least one PairedTest")
     shown = [t for t in tests if t.shown]
     total = len(tests)
+    if total == 1:
+        verb = "showed" if shown else "did not show"
+        return (f"The {noun} ({tests[0].name}) {verb} a difference beyond the seed-to-seed "
+                "noise.")
     if not shown:
         return (f"None of the {total} {noun}s showed a difference beyond the seed-to-seed "
                 "noise after Holm's correction.")
     if len(shown) == total:
-        return (f"All {total} {noun}s showed a difference beyond the seed-to-seed noise "
+        return (f"{_capital(_all(total, noun))} showed a difference beyond the seed-to-seed noise "
                 "after Holm's correction.")
     which = join([t.name for t in shown])
     return (f"{len(shown)} of the {total} {noun}s showed a difference beyond the seed-to-seed "
-            f"noise after Holm's correction ({which}); the other {total - len(shown)} did not.")
+            f"noise after Holm's correction ({which}); "
+            f"{'the other one' if total - len(shown) == 1 else f'the other {total - len(shown)}'}"
+            " did not.")
