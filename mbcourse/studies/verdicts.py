@@ -349,7 +349,8 @@ def _evidence(test: PairedTest, scale: float, unit: str, digits: int) -> str:
         adjust = f"Holm-adjusted over {test.family_size} comparisons"
     else:
         adjust = "a single comparison, no adjustment"
-    return (f"Δ = {_signed(scale * test.mean, digits)} {unit}, {ci}; {_p_equals(test.p_t_holm)} "
+    unit = f" {unit}" if unit else ""
+    return (f"Δ = {_signed(scale * test.mean, digits)}{unit}, {ci}; {_p_equals(test.p_t_holm)} "
             f"(paired t) and {_p_equals(test.p_flip_holm)} (sign-flip), {adjust}; "
             f"{count(test.n, 'paired seed')}")
 
