@@ -823,7 +823,7 @@ TOLERANCE: dict[str, Any] = {
 def load_study(name: str = STUDY_FILE, path: str | Path | None = None) -> dict[str, Any]:
     """The stored study (``book/data/ch7_experiments.json``; :func:`~mbcourse.studies.stored.
     find_stored` finds it), checked for the fields the chapter reads."""
-    study = stored.read_json(path if path is not None else stored.find_stored(name))
+    study = stored.read_json(path if path is not None else stored.find_stored(name), "load_study")
     missing = [k for k in ("schema", "provenance", "config", "data", "variants", "runs")
                if k not in study]
     if missing:

@@ -43,6 +43,7 @@ from ..blocks import FusedMBConv, MBConv
 from ..inference import Autocast, fold_batchnorm, optimize_for_inference
 from ..measure.timing import compare_latency, round_spread, time_interleaved, within_noise
 from ..runtime import autocast, describe_device, pick_device
+from .stored import read_json
 from .verdicts import SpeedResult
 
 __all__ = [
@@ -398,12 +399,7 @@ def load_gpu_results(path: str | Path) -> dict[str, Any] | None:
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"load_gpu_results: {path} is not valid JSON ({error})") from error
-    if not isinstance(results, dict):
-        raise ValueError(f"load_gpu_results: {path} must hold a JSON object")
+    results = read_json(path, "load_gpu_results")
     missing = [key for key in GPU_RESULTS_KEYS if key not in results]
     if missing:
         raise ValueError(f"load_gpu_results: {path} lacks {missing}")
@@ -534,7 +530,8 @@ def plot_speedups(
 
     Bars whose speed-up is :func:`~mbcourse.measure.within_noise` of their ``spread`` are
     greyed and hatched by :func:`mbcourse.viz.mark_within_noise` (eager itself never: it is
-    the reference). ``mark_noise`` as in :func:`plot_ratio_grid`.
+    the reference). ``mark_noise`` as in :func:`plot_ratio_grid`. The legend sits under the
+    axes, so that it never covers a bar.
     """
     import matplotlib.pyplot as plt
 
@@ -561,9 +558,14 @@ def plot_speedups(
         bar_flags += [(model, v) in noisy for v in variants]
     ax.axhline(1.0, color="black", linewidth=0.8)
     heights = [b.get_height() for b in bars if math.isfinite(b.get_height())]
-    ax.set_ylim(0, 1.5 * max([*heights, 1.0]))  # room above the bars for the legend
+    ax.set_ylim(0, 1.15 * max([*heights, 1.0]))
     ax.set_xticks(range(len(variants)), variants, rotation=20)
     ax.set(xlabel="variant", ylabel="speed-up over eager float32 (×)", title=title)
     ax.legend()
     mark_within_noise(ax, bars, bar_flags)
+    # The legend goes under the axes, where it can never cover a bar.
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    ax.legend(legend.legend_handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.42),
+              ncol=len(labels), frameon=False)
     return ax

@@ -145,15 +145,15 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
-def read_json(path: str | Path) -> dict[str, Any]:
-    """A stored JSON object; a clear error if it is not one."""
+def read_json(path: str | Path, func: str = "read_json") -> dict[str, Any]:
+    """A stored JSON object; a clear error, naming ``func``, if it is not one."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"read_json: {path} is not valid JSON ({error})") from error
+        raise ValueError(f"{func}: {path} is not valid JSON ({error})") from error
     if not isinstance(data, dict):
-        raise ValueError(f"read_json: {path} must hold a JSON object")
+        raise ValueError(f"{func}: {path} must hold a JSON object")
     return data
 
 
