@@ -427,9 +427,12 @@ def test_reproduction_errors_say_what_differs(tiny_study) -> None:
     assert reproduction_errors(tiny_study, same, same_machine=False) == []
     off = dict(runs[0], correct=runs[0]["correct"] + 1)
     assert "must be equal" in reproduction_errors(tiny_study, [off], same_machine=True)[0]
-    drift = dict(runs[0], test_accuracy=runs[0]["test_accuracy"] + 0.05)
+    drift = dict(runs[0], test_accuracy=runs[0]["test_accuracy"] + 0.5)
     (error,) = reproduction_errors(tiny_study, [drift], same_machine=False)
-    assert "5.00 points apart" in error
+    assert "seed standard deviations" in error and "from the stored mean" in error
+    first = dict(runs[0], train_loss=[runs[0]["train_loss"][0] * 1.1])
+    (error,) = reproduction_errors(tiny_study, [first], same_machine=False)
+    assert "first-epoch loss" in error
     wrong_data = dict(runs[0], train_sha256="0" * 64)
     assert "training canvases differ" in reproduction_errors(tiny_study, [wrong_data], True)[0]
     wrong_init = dict(runs[0], init_checksum=runs[0]["init_checksum"] + 1)

@@ -58,9 +58,15 @@ from . import stored
 from .stats import PairedTest, paired_family, t_critical, t_two_sided_p
 
 __all__ = [
+    "AVX2_KERNELS",
     "BLOCK_TYPES",
     "COMPARISONS",
+    "DRIFT_FILE",
+    "EN_EXPANSION",
+    "GATE_VARIANT",
+    "SE_REDUCTIONS",
     "STUDY_FILE",
+    "TOLERANCE",
     "VARIANTS",
     "Comparison",
     "ExperimentNet",
@@ -74,9 +80,11 @@ __all__ = [
     "compare",
     "fused_match",
     "gate_statistics",
+    "kernel_drift",
     "load_study",
     "main",
     "make_nonlinear_bottleneck",
+    "network_costs",
     "remove_shortcut",
     "reproduce",
     "reproduction_errors",
@@ -89,6 +97,7 @@ __all__ = [
     "tiny_efficientnet",
     "tiny_mobilenet_v2",
     "train_one",
+    "unpack_hits",
 ]
 
 BLOCK_TYPES = ("ir", "mbconv", "fused")
@@ -810,13 +819,16 @@ def run_study(
 # --------------------------------------------------------------------------------------------
 #: How closely a re-run must reproduce a stored run. On the machine and software that made the
 #: file (same CPU model and vector flags, same torch, same threads) training is bit-for-bit
-#: deterministic: ``correct`` must be equal. Elsewhere other kernels round differently, the
-#: runs drift apart over thousands of steps, and the re-run's accuracy may move by about a
-#: seed's spread: within ``accuracy_points`` percentage points; the data, the initial weights
-#: and the first epoch do not depend on rounding that much and are checked tightly.
+#: deterministic: ``correct`` and every epoch's loss must be equal. Elsewhere other kernels
+#: (AVX2 instead of AVX-512, another oneDNN) round differently; over thousands of steps at this
+#: learning rate the runs drift apart as far as two seeds do (:func:`kernel_drift` measures
+#: it), so a re-run must only lie within ``sd_multiple`` seed standard deviations of the
+#: variant's stored mean, while the data (exact), the initial weights (``init_rel``) and the
+#: first epoch's mean loss (``first_loss_rel``), which rounding barely moves, are checked
+#: tightly.
 TOLERANCE: dict[str, Any] = {
     "same_machine": {"correct": 0, "train_loss_rel": 0.0},
-    "other_machine": {"accuracy_points": 1.5, "first_loss_rel": 0.02, "init_rel": 1e-9},
+    "other_machine": {"sd_multiple": 4.0, "first_loss_rel": 0.02, "init_rel": 1e-9},
 }
 
 
@@ -936,11 +948,59 @@ def reproduction_errors(
         if first_rel > tolerance["other_machine"]["first_loss_rel"]:
             errors.append(f"{where}: first-epoch loss {new['train_loss'][0]:.4f} vs stored "
                           f"{old['train_loss'][0]:.4f}")
-        points = 100 * abs(new["test_accuracy"] - old["test_accuracy"])
-        if points > tolerance["other_machine"]["accuracy_points"]:
-            errors.append(f"{where}: test accuracy {100 * new['test_accuracy']:.2f} % vs stored "
-                          f"{100 * old['test_accuracy']:.2f} % ({points:.2f} points apart)")
+        seeds = [r["test_accuracy"] for r in study["runs"] if r["variant"] == new["variant"]]
+        mean = statistics.fmean(seeds)
+        sd = statistics.stdev(seeds) if len(seeds) > 1 else 0.0
+        allowed = tolerance["other_machine"]["sd_multiple"] * sd
+        if abs(new["test_accuracy"] - mean) > allowed:
+            errors.append(f"{where}: test accuracy {100 * new['test_accuracy']:.2f} % is more "
+                          f"than {100 * allowed:.2f} points from the stored mean "
+                          f"{100 * mean:.2f} % ({tolerance['other_machine']['sd_multiple']:g} "
+                          "seed standard deviations)")
     return errors
+
+
+#: Environment that makes PyTorch use its AVX2 kernels (ATen and oneDNN) on an AVX-512 machine:
+#: the kernels of a machine without AVX-512, such as many CI runners.
+AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+DRIFT_FILE = "ch7_drift.json"
+
+
+def kernel_drift(
+    study: Mapping[str, Any], variants: Sequence[str], seeds: Sequence[int], *,
+    env: Mapping[str, str] = AVX2_KERNELS, command: str = "",
+) -> dict[str, Any]:
+    """How far runs drift when only the CPU kernels change: re-train the stored study's
+    ``variants`` x ``seeds`` in a fresh process with ``env`` (default: AVX2 instead of
+    AVX-512 kernels) and set each beside the stored run. Returns a JSON-ready dict with
+    provenance and one row per run: stored and re-run accuracy, first and last epoch loss."""
+    import json
+    import os
+    import subprocess
+
+    config = StudyConfig.from_dict(study["config"])
+    stored_runs = {(r["variant"], r["seed"]): r for r in study["runs"]}
+    rows = []
+    for variant in variants:
+        for seed in seeds:
+            script = ("import json, sys; from mbcourse.studies import experiments as E; "
+                      "c = E.StudyConfig.from_dict(json.loads(sys.argv[3])); "
+                      "print(json.dumps(E.train_one(sys.argv[1], int(sys.argv[2]), c)))")
+            done = subprocess.run(
+                [sys.executable, "-c", script, variant, str(seed), json.dumps(config.as_dict())],
+                env={**os.environ, **env}, capture_output=True, text=True, check=True)
+            new = json.loads(done.stdout.strip().splitlines()[-1])
+            old = stored_runs[(variant, seed)]
+            rows.append({"variant": variant, "seed": seed,
+                         "stored_accuracy": old["test_accuracy"],
+                         "rerun_accuracy": new["test_accuracy"],
+                         "stored_loss": [old["train_loss"][0], old["train_loss"][-1]],
+                         "rerun_loss": [new["train_loss"][0], new["train_loss"][-1]],
+                         "same_data": new["train_sha256"] == old["train_sha256"],
+                         "same_init": new["init_checksum"] == old["init_checksum"]})
+    return {"provenance": {**stored.provenance(command, threads=config.threads),
+                           "environment": dict(env)},
+            "study_commit": study["provenance"]["commit"], "rows": rows}
 
 
 # --------------------------------------------------------------------------------------------
@@ -958,6 +1018,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                       help="every variant with the first seed: how long the full run takes")
     mode.add_argument("--reproduce", action="store_true",
                       help="re-run --variants x --seeds of the stored study and compare")
+    mode.add_argument("--drift", action="store_true",
+                      help="re-run --variants x --seeds with AVX2 kernels; store how far they "
+                           f"drift (book/data/{DRIFT_FILE})")
     parser.add_argument("--variants", nargs="+", default=None, choices=sorted(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1, help="processes (one thread each)")
@@ -967,6 +1030,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     command = "python -m mbcourse.studies.experiments " + " ".join(
         sys.argv[1:] if argv is None else argv)
+    if args.drift:
+        study = load_study()
+        drift = kernel_drift(study, args.variants or ["mv2"], args.seeds or [0, 1],
+                             command=command)
+        out = args.out or str(stored.DATA_DIR / DRIFT_FILE)
+        stored.write_json(out, drift)
+        for row in drift["rows"]:
+            print(f"{row['variant']} seed {row['seed']}: stored "
+                  f"{100 * row['stored_accuracy']:.2f} %, AVX2 kernels "
+                  f"{100 * row['rerun_accuracy']:.2f} %")
+        print(f"wrote {out}")
+        return drift
     if args.reproduce:
         study = load_study()
         variants = args.variants or ["mv2", "fused_macs"]
