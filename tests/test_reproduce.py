@@ -10,9 +10,13 @@ the stated drift elsewhere (about two minutes on two cores).
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
-from mbcourse.studies import experiments
+from mbcourse.studies import experiments, verdicts
 from mbcourse.studies.experiments import (
     COMPARISONS,
     StudyConfig,
@@ -85,3 +89,36 @@ def test_a_sample_reproduces(study) -> None:
     records = reproduce(study, SAMPLE_VARIANTS, seeds, workers=2)
     errors = reproduction_errors(study, records)
     assert not errors, "\n".join(errors)
+
+
+# --------------------------------------------------------------------------------------------
+# The built chapter's glued verdicts come from the stored per-seed numbers
+# --------------------------------------------------------------------------------------------
+GLUE = Path(__file__).resolve().parents[1] / "_build" / "jupyter_execute" / "book" / \
+    "07_experiments.glue.json"
+REQUIRED = os.environ.get("CI") == "true" or os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
+GLUED_TESTS = {
+    "ch7_linear_sentence": "linear vs ReLU6",
+    "ch7_shortcut_sentence": "shortcuts vs none",
+    "ch7_se_sentence_1": "SE r = 1 vs none",
+    "ch7_se_sentence_16": "SE r = 16 vs none",
+    "ch7_se_r1_r16_sentence": "SE r = 1 vs r = 16",
+    "ch7_fused_params_sentence": "fused vs MBConv (matched parameters)",
+    "ch7_fused_macs_sentence": "fused vs MBConv (matched multiply-adds)",
+}
+
+
+def test_glued_accuracy_verdicts_follow_the_stored_study(study) -> None:
+    if not GLUE.is_file():
+        message = f"{GLUE} is missing: build the book first"
+        if REQUIRED:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    glued = {name: entry["data"].get("text/markdown", "")
+             for name, entry in json.loads(GLUE.read_text()).items()}
+    tests = analyse_study(study).tests
+    for key, name in GLUED_TESTS.items():
+        test = tests[name]
+        assert verdicts._evidence(test, 100.0, "points", 1) in glued[key], key
+        shown = "beyond the seed-to-seed noise" in glued[key]
+        assert shown == test.shown, key
