@@ -264,36 +264,33 @@ def _text_width(text: str, size: float = _TEXT, weight: str = "normal") -> float
     return _FIT * max(widths, default=0.0) * _PT
 
 
+def _pack(pieces: Sequence[str], width: float, size: float, weight: str) -> list[str]:
+    """Greedy: join ``pieces`` with spaces into lines no wider than ``width`` inches (a piece
+    wider than that is a line of its own)."""
+    lines, current = [], ""
+    for piece in pieces:
+        trial = f"{current} {piece}" if current else piece
+        if current and _text_width(trial, size, weight) > width:
+            lines.append(current)
+            current = piece
+        else:
+            current = trial
+    return [*lines, current]
+
+
 def _wrap(text: str, width: float, size: float = _TEXT, weight: str = "normal") -> str:
     """``text`` with each line broken so that it fits ``width`` inches at ``size`` points:
     first after commas and before parentheses, then at spaces (a single word wider than
     ``width`` stays whole)."""
     out: list[str] = []
     for line in text.split("\n"):
-        chunks = re.split(r"(?<=,) | (?=\()", line)
         pieces: list[str] = []
-        for chunk in chunks:  # a chunk wider than the width is broken at its spaces
+        for chunk in re.split(r"(?<=,) | (?=\()", line):
             if _text_width(chunk, size, weight) <= width:
                 pieces.append(chunk)
-                continue
-            current = ""
-            for word in chunk.split(" "):
-                trial = f"{current} {word}" if current else word
-                if current and _text_width(trial, size, weight) > width:
-                    pieces.append(current)
-                    current = word
-                else:
-                    current = trial
-            pieces.append(current)
-        current = ""
-        for piece in pieces:  # pack the pieces back together where they fit
-            trial = f"{current} {piece}" if current else piece
-            if current and _text_width(trial, size, weight) > width:
-                out.append(current)
-                current = piece
-            else:
-                current = trial
-        out.append(current)
+            else:  # too wide on its own: broken at its spaces
+                pieces += _pack(chunk.split(" "), width, size, weight)
+        out += _pack(pieces, width, size, weight)
     return "\n".join(out)
 
 
