@@ -248,35 +248,14 @@ def _svg(figure: BuiltFigure) -> SvgFigure | None:
 
 # Text drawn under 12 pt: fails at both widths. Figure id -> what is small, what to change.
 SMALL_TEXT: dict[str, str] = {
-    "fig-ch0-inverted-residual": "viz.draw_block: 'hatched: linear, no activation' 7 pt (9.3 px), "
-    "edge shapes 8 pt, box labels 8.5 pt, title 10 pt: every text at least 12 pt",
-    "fig-ch1-standard-vs-separable": "two viz.draw_block diagrams side by side, figsize (12, 7): "
-    "1137 px drawn, shown at 672 px the shapes are 6.3 px; one diagram per row, at most 6.8 in, "
-    "viz texts >= 12 pt (and the same level of detail for both, issue 21)",
-    "fig-ch1-costs": "viz.bar_compare: bar labels fontsize=7 (9.3 px)",
     "fig-ch1-saving": "figsize (7.5, 4.2) is 704 px (shrinks to 672), annotations fontsize=8; "
     "log-axis ticks 2×10⁻² (see KNOWN ticks)",
     "fig-ch1-measured": "figsize (7.5, 4.2); title/subtitle 9 pt and 8 pt; names 2 threads and "
     "1 thread (see KNOWN threads)",
-    "fig-ch2-blocks": "two viz.draw_block side by side, figsize (12.5, 7.5): 1160 px, 5.4 px "
-    "labels at 672; stack them or draw one per figure",
-    "fig-ch2-spiral": "viz.plot_spiral_embeddings: six panels in one row (2.4 in each, 1368 px), "
-    "ticks and x₁/x₂ 7-8 pt, titles 9 pt: 2-3 panels per row within 6.8 in, texts >= 12 pt; "
-    "rasterize the scatter (its SVG is 788 kB, 74 kB gzipped)",
-    "fig-ch2-memory": "viz.bar_compare: 1173 px wide, bar labels 7 pt (5.3 px at 672); issue 21 "
-    "also asks for the 112×112 bar and no label that reads as '2.4 kB'",
-    "fig-ch3-se-mlp": "viz.draw_se_mlp: 674 px; 'showing 16 of 64', column heads, 'scale' 8-9 pt; "
-    "its colour scale should span the gates' real range, diverging around 0.5 (issue 21)",
     "fig-ch3-se-cost": "figsize (11, 3.8), two panels: 1040 px; latency title fontsize=9; one "
     "panel per row (see also KNOWN threads and legends)",
-    "fig-ch4-mbconv": "viz.draw_block (as Figure fig-ch0-inverted-residual)",
-    "fig-ch4-no-expansion": "viz.draw_block (as Figure fig-ch0-inverted-residual)",
     "fig-ch4-sd-mc": "annotation and legend fontsize=8 (10.7 px)",
     "fig-ch4-sd-rates": "legend fontsize=8 (10.7 px)",
-    "fig-ch5-mbconv-vs-fused": "viz.draw_mbconv_vs_fused: figsize 12.5 in (978 px), draw_block's "
-    "7-8.5 pt texts (6.4 px at 672): one block per row, or both within 6.8 in at 12 pt",
-    "fig-ch5-stage-costs": "viz.bar_compare, figsize (12, 4.2): 1136 px, bar labels 7 pt "
-    "(5.5 px at 672)",
     "fig-ch5-latency": "figsize (12, 4): 1133 px; legends and notes 8-10 pt; names 2 threads "
     "and 1 thread (see KNOWN threads)",
     "fig-ch6-memory": "figsize (14, 4.2): 1328 px; legend fontsize=8 (5.4 px at 672)",
@@ -291,6 +270,9 @@ SMALL_TEXT: dict[str, str] = {
 
 # Drawn with 12-pt text but wider than the column: fine on a phone, shrunk below 16 px at 1280.
 TOO_WIDE: dict[str, str] = {
+    "fig-ch5-stage-costs": "the chapter's plt.subplots(1, 2, figsize=(12, 4.2)): 1136 px, shrunk "
+    "to 672 (viz.bar_compare's text is 12 pt now): plt.subplots(2, 1, figsize=(6.8, 8.4)) and "
+    "'(top)'/'(bottom)' in the caption",
     "fig-ch6-params-per-stage": "figsize (13, 4): 1231 px, ticks 8.7 px at 672: one panel per "
     "row within 6.8 in",
     "fig-ch6-shares": "figsize (14, 4.2): 1328 px, stage labels 8.1 px at 672",
