@@ -254,10 +254,6 @@ SMALL_TEXT: dict[str, str] = {
     "1137 px drawn, shown at 672 px the shapes are 6.3 px; one diagram per row, at most 6.8 in, "
     "viz texts >= 12 pt (and the same level of detail for both, issue 21)",
     "fig-ch1-costs": "viz.bar_compare: bar labels fontsize=7 (9.3 px)",
-    "fig-ch1-saving": "figsize (7.5, 4.2) is 704 px (shrinks to 672), annotations fontsize=8; "
-    "log-axis ticks 2×10⁻² (see KNOWN ticks)",
-    "fig-ch1-measured": "figsize (7.5, 4.2); title/subtitle 9 pt and 8 pt; names 2 threads and "
-    "1 thread (see KNOWN threads)",
     "fig-ch2-blocks": "two viz.draw_block side by side, figsize (12.5, 7.5): 1160 px, 5.4 px "
     "labels at 672; stack them or draw one per figure",
     "fig-ch2-spiral": "viz.plot_spiral_embeddings: six panels in one row (2.4 in each, 1368 px), "
@@ -317,14 +313,6 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
     for figure_id, why in TOO_WIDE.items():
         page = _chapter_page(figure_id)
         known.setdefault(("text-desktop", page), {})[f"({figure_id}), shown"] = why
-    known[("ticks", "book/01_cost_of_convolution.html")] = {
-        "(fig-ch1-saving)": "the log y-axis' minor ticks read 2×10⁻² ... 6×10⁻²: plain numbers "
-        "(0.02) or no minor labels (a ScalarFormatter / LogFormatter with labelOnlyBase)",
-    }
-    known[("threads", "book/01_cost_of_convolution.html")] = {
-        "(fig-ch1-measured)": "subtitle 'CPU (x86_64, 2 threads)' (describe_device) and title "
-        "'timed on 1 thread': name the threads that timed it, once",
-    }
     known[("threads", "book/03_squeeze_excitation.html")] = {
         "(fig-ch3-se-cost)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread': the "
         "same, once",
