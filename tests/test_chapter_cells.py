@@ -34,46 +34,6 @@ LESSONS: dict[tuple[str, str], str] = {}
 
 #: What the chapters still do wrong, by (check, chapter): {cell id: what to do}.
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ('glue', '00_start_here'): {
-        "cell ch00-004:": "glue in the chapter's one hidden facts cell",
-    },
-    ('long', '01_cost_of_convolution'): {
-        "cell ch01-014-fig:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '01_cost_of_convolution'): {
-        "cell ch01-006:": "glue in the chapter's one hidden facts cell",
-        "cell ch01-010:": "glue in the chapter's one hidden facts cell",
-        "cell ch01-012:": "glue in the chapter's one hidden facts cell",
-        "cell ch01-014-fig:": "glue in the chapter's one hidden facts cell",
-        "cell ch01-016:": "glue in the chapter's one hidden facts cell",
-    },
-    ('assert', '01_cost_of_convolution'): {
-        "cell ch01-006:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch01-010:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch01-016:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch01-031:": 'move the check into tests/ (or list the cell in LESSONS)',
-    },
-    ('long', '02_inverted_residuals'): {
-        "cell ch02-020:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '02_inverted_residuals'): {
-        "cell ch02-006:": "glue in the chapter's one hidden facts cell",
-        "cell ch02-008:": "glue in the chapter's one hidden facts cell",
-        "cell ch02-012:": "glue in the chapter's one hidden facts cell",
-        "cell ch02-016:": "glue in the chapter's one hidden facts cell",
-        "cell a0cee821:": "glue in the chapter's one hidden facts cell",
-    },
-    ('assert', '02_inverted_residuals'): {
-        "cell ch02-006:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch02-008:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch02-010:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch02-012:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch02-016:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch02-018:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell a0cee821:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch02-036:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell ch02-040:": 'move the check into tests/ (or list the cell in LESSONS)',
-    },
     ('long', '03_squeeze_excitation'): {
         "cell c017:": 'split it: bookkeeping into the package, the lesson short',
         "cell 6452b9a1:": 'split it: bookkeeping into the package, the lesson short',

@@ -377,18 +377,6 @@ def term_problems(path: Path) -> list[str]:
 # chapter -> {substring of a problem line: what issue 21's second phase changes}. The tests fail
 # on anything else, and on an entry that matches no problem any more (remove it then).
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ("terms", "02_inverted_residuals"): {
-        "'Table 2' is used in cell 3": "'The block, drawn from the module' says 'Table 2's c = 24 "
-        "row' before the chapter says what Table 2 is (cell 13 explains its rows (t, c, n, s)): "
-        "name it as the architecture table, one row (t, c, n, s) per stage, at first use",
-        "'Table 1' is used in cell 7": "'Shapes through expand, depthwise, project' checks "
-        "'against the paper's Table 1' without showing or describing it (input, operator, "
-        "output per layer)",
-        "'d′ and d″' is used in cell 0": "the learning goals give h w d′ t (d′ + k² + d″) before "
-        "cell 9 says d′ and d″ are the input and output channels: say it in the goal",
-        "'Section 5.1' is used in cell 22": "'The memory argument' opens with 'Section 5.1 of the "
-        "paper:': name the section (Memory efficient inference)",
-    },
     ("sections", "03_squeeze_excitation"): {
         "[The other side: ECA-Net] announces what follows": "the paragraph ending 'summed over the "
         "network:' announces the ECA parameter table (cell 22), which sits under the next heading, "

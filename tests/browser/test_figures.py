@@ -248,10 +248,6 @@ def _svg(figure: BuiltFigure) -> SvgFigure | None:
 
 # Text drawn under 12 pt: fails at both widths. Figure id -> what is small, what to change.
 SMALL_TEXT: dict[str, str] = {
-    "fig-ch1-saving": "figsize (7.5, 4.2) is 704 px (shrinks to 672), annotations fontsize=8; "
-    "log-axis ticks 2×10⁻² (see KNOWN ticks)",
-    "fig-ch1-measured": "figsize (7.5, 4.2); title/subtitle 9 pt and 8 pt; names 2 threads and "
-    "1 thread (see KNOWN threads)",
     "fig-ch3-se-cost": "figsize (11, 3.8), two panels: 1040 px; latency title fontsize=9; one "
     "panel per row (see also KNOWN threads and legends)",
     "fig-ch4-sd-mc": "annotation and legend fontsize=8 (10.7 px)",
@@ -299,14 +295,6 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
     for figure_id, why in TOO_WIDE.items():
         page = _chapter_page(figure_id)
         known.setdefault(("text-desktop", page), {})[f"({figure_id}), shown"] = why
-    known[("ticks", "book/01_cost_of_convolution.html")] = {
-        "(fig-ch1-saving)": "the log y-axis' minor ticks read 2×10⁻² ... 6×10⁻²: plain numbers "
-        "(0.02) or no minor labels (a ScalarFormatter / LogFormatter with labelOnlyBase)",
-    }
-    known[("threads", "book/01_cost_of_convolution.html")] = {
-        "(fig-ch1-measured)": "subtitle 'CPU (x86_64, 2 threads)' (describe_device) and title "
-        "'timed on 1 thread': name the threads that timed it, once",
-    }
     known[("threads", "book/03_squeeze_excitation.html")] = {
         "(fig-ch3-se-cost)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread': the "
         "same, once",
