@@ -44,9 +44,12 @@ def _optimised_ops(path: Path, tmp_path: Path) -> Counter:
 
 
 def _tiled(weight: torch.Tensor, pool: int) -> torch.Tensor:
+    """The first ``pool`` values repeated, each output channel rescaled to its original RMS."""
     flat = weight.reshape(-1)[:pool]
     reps = -(-weight.numel() // pool)
-    return flat.repeat(reps)[: weight.numel()].reshape(weight.shape)
+    tiled = flat.repeat(reps)[: weight.numel()].reshape(weight.shape).double()
+    rms = weight.double().square().mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    return (tiled * rms / tiled.square().mean(dim=(1, 2, 3), keepdim=True).sqrt()).float()
 
 
 def test_compacted_file_computes_the_network_with_repeated_weights(tmp_path: Path) -> None:
@@ -71,13 +74,33 @@ def test_compacted_file_computes_the_network_with_repeated_weights(tmp_path: Pat
     assert np.abs(got - original).max() > 1e-3  # the values did change: random weights only
 
 
+def test_each_channel_keeps_its_scale(tmp_path: Path) -> None:
+    """Folded BatchNorms give every output channel its own weight scale; a compacted network
+    keeps them, so its activations keep their size layer after layer."""
+    torch.manual_seed(0)
+    layers = []
+    for _ in range(6):
+        conv = nn.Conv2d(32, 32, 3, padding=1)
+        with torch.no_grad():
+            conv.weight.mul_(torch.logspace(-1, 1, 32).view(-1, 1, 1, 1)[torch.randperm(32)])
+        layers += [conv, nn.ReLU()]
+    model = nn.Sequential(*layers).eval()
+    path = export_onnx(model, (1, 32, 8, 8), tmp_path / "deep.onnx", exporter="torchscript")
+    compact_weights(path, tmp_path / "small.onnx", pool=1009)
+    x = torch.randn(1, 32, 8, 8)
+    original = ort_session(path, threads=1).run(None, {"x": x.numpy()})[0]
+    small = ort_session(tmp_path / "small.onnx", threads=1).run(None, {"x": x.numpy()})[0]
+    ratio = np.sqrt(np.mean(small**2) / np.mean(original**2))
+    assert 0.5 < ratio < 2, ratio
+
+
 def test_onnx_runtime_folds_the_repeat_away(tmp_path: Path) -> None:
     model = _plain_convs()
     path = export_onnx(model, (1, 16, 12, 12), tmp_path / "convs.onnx", exporter="torchscript")
     compact_weights(path, tmp_path / "small.onnx")
     ops = _optimised_ops(tmp_path / "small.onnx", tmp_path)
     assert ops == _optimised_ops(path, tmp_path)
-    assert not {"Tile", "Slice"} & set(ops)
+    assert not {"Tile", "Slice", "Mul"} & set(ops)
 
 
 def test_int8_model_keeps_its_integer_kernels(tmp_path: Path) -> None:
@@ -164,3 +187,14 @@ def test_source_digest_follows_the_source(tmp_path: Path) -> None:
     (package / "a.py").write_text("x = 2\n")
     assert source_digest([package]) != first
 
+
+
+def test_export_for_web_refuses_a_compacted_file_of_subnormal_floats(tmp_path: Path) -> None:
+    """Subnormal floats are slow on CPUs: a file computing them would time the wrong thing."""
+    conv = nn.Conv2d(128, 128, 1).eval()
+    with torch.no_grad():
+        conv.weight.mul_(1e-38)
+        conv.bias.zero_()
+    with pytest.raises(ValueError, match="subnormal floats"):
+        export_for_web(conv, (1, 128, 4, 4), tmp_path, "tiny", compact=True,
+                       exporter="torchscript")

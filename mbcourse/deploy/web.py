@@ -4,7 +4,8 @@
   images are given), checks the fp32 file against the eager model, and returns what a page
   needs to know of each file (name, bytes, SHA-256).
 * :func:`compact_weights` stores every large weight tensor of an ONNX file as a ``Tile`` of its
-  own first ``pool`` values, sliced and reshaped back to its shape. ONNX Runtime folds that
+  own first ``pool`` values, sliced and reshaped back to its shape (float weights then scaled
+  per output channel to their original size). ONNX Runtime folds that
   subgraph into an ordinary constant when a session is created (its optimised graph is the
   same as the original's: same operators, same fused int8 kernels), so a forward pass costs
   exactly what it costs with stored weights, but the file is a few per cent of the size. The
@@ -60,9 +61,13 @@ def compact_weights(
     values repeating with period ``pool``, into ``path`` (default: ``source`` itself). Returns
     how many tensors it replaced; with none to replace it writes the file unchanged.
 
-    Float32, int8 and uint8 tensors are compacted (an int8 QDQ model keeps its integer
-    kernels: the ``DequantizeLinear`` of each weight reads a folded constant). Only for random
-    weights that are there to be timed: trained weights would be destroyed.
+    A float32 tensor is then multiplied by one factor per output channel (axis 0), so that
+    every channel keeps the root-mean-square of its original weights: activations keep their
+    scale through the network (no overflow, no slow denormal floats). Int8 and uint8 tensors
+    (an int8 QDQ model's weights, quantized per channel to the full int8 range) are repeated as
+    they are; the model keeps its integer kernels (the ``DequantizeLinear`` of each weight
+    reads a folded constant). Only for random weights that are there to be timed: trained
+    weights would be destroyed.
     """
     func = "compact_weights"
     onnx = require("onnx", func)
@@ -78,13 +83,13 @@ def compact_weights(
         raise FileNotFoundError(f"{func}: no ONNX file at {str(source)!r}")
     model = onnx.load(str(source))
     graph = model.graph
-    kept, nodes = [], []
+    kept, nodes, replaced = [], [], 0
     for init in graph.initializer:
         values = numpy_helper.to_array(init)
         if values.size < min_size or values.dtype not in (np.float32, np.int8, np.uint8):
             kept.append(init)
             continue
-        name = init.name
+        name, replaced = init.name, replaced + 1
         parts = {
             "pool": values.reshape(-1)[:pool].copy(),
             "reps": np.array([-(-values.size // pool)], dtype=np.int64),
@@ -92,13 +97,17 @@ def compact_weights(
             "end": np.array([values.size], dtype=np.int64),
             "shape": np.array(values.shape, dtype=np.int64),
         }
-        kept += [numpy_helper.from_array(v, f"{name}__{k}") for k, v in parts.items()]
+        out = f"{name}__tiled_shape" if values.dtype == np.float32 else name
         nodes += [
             helper.make_node("Tile", [f"{name}__pool", f"{name}__reps"], [f"{name}__tiled"]),
             helper.make_node("Slice", [f"{name}__tiled", f"{name}__start", f"{name}__end"],
                              [f"{name}__flat"]),
-            helper.make_node("Reshape", [f"{name}__flat", f"{name}__shape"], [name]),
+            helper.make_node("Reshape", [f"{name}__flat", f"{name}__shape"], [out]),
         ]
+        if values.dtype == np.float32:  # each output channel keeps its own RMS (its scale)
+            parts["scale"] = _rms_ratio(values, _repeat(parts["pool"], values.shape))
+            nodes.append(helper.make_node("Mul", [out, f"{name}__scale"], [name]))
+        kept += [numpy_helper.from_array(v, f"{name}__{k}") for k, v in parts.items()]
     path = source if path is None else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not nodes:
@@ -112,16 +121,49 @@ def compact_weights(
     graph.node.extend(nodes + original)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
-    return len(nodes) // 3
+    return replaced
+
+
+def _repeat(pool: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``pool`` repeated to fill ``shape`` (what the Tile, Slice and Reshape nodes compute)."""
+    size = int(np.prod(shape))
+    return np.tile(pool, -(-size // pool.size))[:size].reshape(shape)
+
+
+def _rms_ratio(values: np.ndarray, repeated: np.ndarray) -> np.ndarray:
+    """Per output channel (axis 0), RMS of ``values`` / RMS of ``repeated``, shaped to
+    broadcast over the rest: ``(C, 1, ..., 1)`` float32."""
+    axes = tuple(range(1, values.ndim))
+    want = np.sqrt(np.mean(np.square(values, dtype=np.float64), axis=axes, keepdims=True))
+    have = np.sqrt(np.mean(np.square(repeated, dtype=np.float64), axis=axes, keepdims=True))
+    ratio = np.where(have > 0, want / np.where(have > 0, have, 1.0), 1.0)
+    return ratio.astype(np.float32)
 
 
 def _check_runs(func: str, path: Path, input_shape: Sequence[int]) -> None:
-    """The file opens in ONNX Runtime and gives finite outputs on a standard-normal input."""
-    session = ort_session(path, threads=1)
+    """On a standard-normal input, every float tensor the file computes (every node's output,
+    not only the last) is finite and at most 0.1 % of its values are subnormal: the compacted
+    weights leave nothing that would make a CPU slow (denormal floats) or the output useless."""
+    onnx = require("onnx", func)
+    from onnx import shape_inference
+
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    known = {v.name: v for v in model.graph.value_info}
+    inner = [known[n.output[0]] for n in model.graph.node if n.output[0] in known
+             and known[n.output[0]].type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+    model.graph.output.extend(inner)
+    session = ort_session(model.SerializeToString(), threads=1, optimization="disable")
     x = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0))
-    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    if not np.isfinite(out).all():
-        raise ValueError(f"{func}: {path.name} gives non-finite outputs on a random input")
+    outputs = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    floats = [o for o in outputs if o.dtype == np.float32]
+    if not all(np.isfinite(o).all() for o in floats):
+        raise ValueError(f"{func}: {path.name} computes non-finite values on a random input")
+    tiny = np.finfo(np.float32).tiny
+    subnormal = sum(int(((o != 0) & (np.abs(o) < tiny)).sum()) for o in floats)
+    total = sum(o.size for o in floats)
+    if subnormal > 1e-3 * total:
+        raise ValueError(f"{func}: {path.name} computes {subnormal} subnormal floats out of "
+                         f"{total} on a random input; its timing would not be representative")
 
 
 def export_for_web(
@@ -142,9 +184,10 @@ def export_for_web(
     The fp32 file is checked against the eager model
     (:func:`~mbcourse.deploy.check_equal`, ``atol``) before anything else; ``compact`` then
     shrinks both files with :func:`compact_weights` (random weights only) and checks that
-    they still run and give finite outputs. Returns ``{"fp32": entry[, "int8": entry]}``, each
-    from :func:`file_entry` (paths relative to ``base``, default ``folder``) plus
-    ``"compact"`` (whether any tensor was compacted: small blocks have none large enough).
+    every tensor they compute stays finite and normal (no subnormal floats, which are slow).
+    Returns ``{"fp32": entry[, "int8": entry]}``, each from :func:`file_entry` (paths relative
+    to ``base``, default ``folder``) plus ``"compact"`` (whether any tensor was compacted:
+    small blocks have none large enough).
     """
     func = "export_for_web"
     check_module(func, "model", model)
