@@ -16,7 +16,8 @@
  * and int8_verdict; the browser tests hold both sides to the same answers.
  *
  * window.mbcDevicePanel exposes the rules (withinNoise, roundSpread, fusionVerdict, ...) and
- * the last results and classification, for the tests.
+ * the last results and classification, for the tests, and `bench` (one model's timed runs)
+ * for benchmarks/bench_web.py.
  */
 (function () {
   "use strict";
@@ -726,9 +727,38 @@
     roots.forEach((r) => r.setAttribute("data-ready", "true"));
   }
 
+  // ---- for benchmarks/bench_web.py: one model's runs, timed as the panel times them --------
+  const benches = new Map();
+  let benchCount = 0;
+
+  async function benchOpen(file, input, backendValue) {
+    const backend = backendChoice(backendValue || "wasm");
+    const ort = await runtime(backend.kind, backend.threads);
+    const s = await session(ort, {file}, backend);
+    const id = ++benchCount;
+    benches.set(id, {s, feeds: {[s.inputNames[0]]: randomInput(ort, input)}, backend});
+    return id;
+  }
+
+  async function benchRuns(id, runs) {
+    const {s, feeds} = benches.get(id);
+    const times = [];
+    for (let k = 0; k < runs; k++) {
+      const t0 = performance.now();
+      await s.run(feeds);
+      times.push(performance.now() - t0);
+    }
+    return times;
+  }
+
+  async function benchClose(id) {
+    await benches.get(id).s.release();
+    benches.delete(id);
+  }
+
   window.mbcDevicePanel = {
     quantile, median, roundSpread, withinNoise, nameList, stageList, fusionVerdict,
-    int8Verdict, state,
+    int8Verdict, state, bench: {open: benchOpen, runs: benchRuns, close: benchClose},
     get results() { return state.results; },
     get lastClassification() { return state.lastClassification; },
   };
