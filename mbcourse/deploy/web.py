@@ -35,8 +35,8 @@ from .quantize import quantize_int8
 
 __all__ = ["compact_weights", "export_for_web", "file_entry", "source_digest"]
 
-COMPACT_POOL = 4093  # a prime: the repeat never lines up with a channel or kernel boundary
-COMPACT_MIN_SIZE = 8192  # tensors smaller than this stay as they are (biases, scales, BN)
+COMPACT_POOL = 1021  # a prime: the repeat never lines up with a channel or kernel boundary
+COMPACT_MIN_SIZE = 2048  # smaller tensors stay as they are (biases, scales, most depthwise)
 
 
 def file_entry(path: Path, base: Path) -> dict[str, Any]:
