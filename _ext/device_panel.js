@@ -69,11 +69,18 @@
   }
 
   function stageList(stages) {
-    const s = sorted(stages);
-    if (s.length === 1) return "stage " + s[0];
-    const consecutive = s.every((v, i) => v === s[0] + i);
-    if (s.length >= 3 && consecutive) return `stages ${s[0]}\u2013${s[s.length - 1]}`;
-    return "stages " + nameList(s.map(String));
+    const runs = [];
+    for (const v of sorted(stages)) {
+      const last = runs[runs.length - 1];
+      if (last && v === last[last.length - 1] + 1) last.push(v);
+      else runs.push([v]);
+    }
+    const pieces = [];
+    for (const run of runs) {
+      if (run.length >= 3) pieces.push(`${run[0]}\u2013${run[run.length - 1]}`);
+      else pieces.push(...run.map(String));
+    }
+    return (stages.length === 1 ? "stage " : "stages ") + nameList(pieces);
   }
 
   function split(rows) {
@@ -89,7 +96,7 @@
     const [faster, slower, tied] = split(rows);
     const n = rows.length;
     const every = `all ${n < NUMBER_WORDS.length ? NUMBER_WORDS[n] : n} ${kind}s`;
-    const group = (sel) => (sel.length === n ? every : listing(sel));
+    const group = (sel) => (sel.length === n && n > 1 ? every : listing(sel));
     const parts = [faster.length
       ? `${subject} ${preposition} ${group(faster)}, beyond the timing noise`
       : `${subject} ${preposition} no ${kind} beyond the timing noise`];

@@ -65,7 +65,8 @@ def test_networks_on_the_panel() -> None:
 @pytest.mark.parametrize(
     ("stages", "text"),
     [([4], "stage 4"), ([1, 2, 3], "stages 1–3"), ([3, 1, 2, 4], "stages 1–4"),
-     ([5, 6], "stages 5 and 6"), ([1, 3, 5], "stages 1, 3 and 5")],
+     ([5, 6], "stages 5 and 6"), ([1, 3, 5], "stages 1, 3 and 5"),
+     ([1, 2, 3, 5, 6], "stages 1–3, 5 and 6"), ([6, 1, 3, 4, 5], "stages 1 and 3–6")],
 )
 def test_stage_list(stages: list[int], text: str) -> None:
     assert stage_list(stages) == text
@@ -120,6 +121,15 @@ def test_int8_verdict() -> None:
     assert int8_verdict(rows, WHERE) == (
         f"On this device ({WHERE}), int8 was faster than fp32 for MobileNetV2 and "
         "EfficientNet-Lite0, beyond the timing noise; within the noise for EfficientNet-B0.")
+
+
+def test_a_single_row_is_named_not_called_all() -> None:
+    rows = [{"title": "MobileNetV2", "ratio": 0.5, "spread": 0.1}]
+    assert int8_verdict(rows, WHERE) == (
+        f"On this device ({WHERE}), int8 was faster than fp32 for MobileNetV2, beyond the "
+        "timing noise.")
+    assert fusion_verdict([{"stage": 2, "ratio": 1.0, "spread": 0.1}], WHERE).endswith(
+        "in no stage beyond the timing noise; within the noise in stage 2.")
 
 
 def test_verdicts_need_rows() -> None:

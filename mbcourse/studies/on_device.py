@@ -215,13 +215,19 @@ def name_list(names: Sequence[str]) -> str:
 
 
 def stage_list(stages: Sequence[int]) -> str:
-    """``"stage 4"``, ``"stages 1–3"`` (three or more consecutive), ``"stages 1, 3 and 5"``."""
+    """``"stage 4"``, ``"stages 5 and 6"``, ``"stages 1–3"``, ``"stages 1–3, 5 and 6"``: runs of
+    three or more consecutive stages as a range."""
     stages = sorted(stages)
-    if len(stages) == 1:
-        return f"stage {stages[0]}"
-    if len(stages) >= 3 and stages == list(range(stages[0], stages[-1] + 1)):
-        return f"stages {stages[0]}–{stages[-1]}"
-    return "stages " + name_list([str(s) for s in stages])
+    runs: list[list[int]] = []
+    for s in stages:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    pieces = []
+    for run in runs:
+        pieces += [f"{run[0]}–{run[-1]}"] if len(run) >= 3 else [str(s) for s in run]
+    return ("stage " if len(stages) == 1 else "stages ") + name_list(pieces)
 
 
 def _split(rows: Sequence[Mapping[str, Any]]) -> tuple[list, list, list]:
@@ -245,7 +251,7 @@ def _verdict(rows: Sequence[Mapping[str, Any]], where: str, subject: str, kind: 
     every = f"all {_NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else n} {kind}s"
 
     def group(selected: list) -> str:
-        return every if len(selected) == n else listing(selected)
+        return every if len(selected) == n > 1 else listing(selected)
 
     parts = [f"{subject} {preposition} {group(faster)}, beyond the timing noise" if faster
              else f"{subject} {preposition} no {kind} beyond the timing noise"]

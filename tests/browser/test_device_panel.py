@@ -63,10 +63,8 @@ def _manifest() -> dict[str, Any]:
 def _open(browser: Any, origin: str, theme: str = "light") -> Iterator[Tab]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=theme)
     context.set_default_timeout(TIMEOUT_MS)
-    try:
+    with contextlib.suppress(Exception):  # file:// has no permissions to grant
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=origin)
-    except Exception:  # file:// has no permissions to grant
-        pass
     tab = Tab(context.new_page(), origin)
     keep_offline(context, origin, tab.offsite)
     tab.page.on("request", lambda r: tab.requests.append(r.url))
@@ -447,6 +445,8 @@ VERDICT_CASES = [
     [1.02] * 6,
     [0.5, 2.0, 0.5, 2.0, 1.0, 0.7],
     [1.3, 0.6],
+    [0.6],
+    [0.5, 0.5, 0.5, 1.0, 0.5, 0.5],
 ]
 
 
@@ -464,6 +464,7 @@ def test_verdict_sentences_are_the_pythons(browser: Any, server: str) -> None:
                 "([s, n, w]) => [window.mbcDevicePanel.fusionVerdict(s, w), "
                 "window.mbcDevicePanel.int8Verdict(n, w)]", [stages, nets, where])
             assert js == [fusion_verdict(stages, where), int8_verdict(nets, where)], ratios
-        for stages in ([3], [1, 2], [1, 2, 3], [2, 4, 5], [6, 5, 4, 3]):
+        for stages in ([3], [1, 2], [1, 2, 3], [2, 4, 5], [6, 5, 4, 3], [1, 2, 3, 5, 6],
+                       [1, 3, 4, 5]):
             js = tab.page.evaluate("(s) => window.mbcDevicePanel.stageList(s)", stages)
             assert js == stage_list(stages)
