@@ -9,9 +9,10 @@
   ONNX Runtime Web itself is copied from npm by ``book_html.py``
   (``_static/vendor/onnxruntime-web/``).
 * The page: ```{device-panel} timing``` and ```{device-panel} classify``` (MyST) put the two
-  parts on a page; the HTML is written from the current manifest when the page is written,
-  with the manifest as JSON, and the page alone gets ``device-panel.js`` / ``.css`` (beside
-  this file). The script fetches nothing until the reader presses Run or Classify.
+  parts on a page; the HTML is written from the current manifest when the page is written
+  (such pages are rewritten on every build), with the manifest as JSON, and the page alone
+  gets ``device-panel.js`` / ``.css`` (beside this file). The script fetches nothing until
+  the reader presses Run or Classify.
 * ``python _ext/device_panel.py serve [FOLDER] [--port 8000]`` serves the built book
   cross-origin isolated (COOP/COEP headers), where the panel may use multi-threaded
   WebAssembly. GitHub Pages cannot send those headers: there it runs single-threaded, with SIMD.
@@ -55,7 +56,7 @@ def make_files(outdir: Path, log: Any = print) -> dict[str, Any]:
     from mbcourse.deploy import source_digest
 
     package = Path(mbcourse.__file__).parent
-    digest = source_digest([package], {"extension": (HERE / "device_panel.py").read_bytes()})
+    digest = source_digest([package])  # the export is the package's: its source, its versions
     cache = cache_folder(outdir)
     ready = cache / digest
     seconds = 0.0
@@ -119,6 +120,8 @@ def timing_html(manifest: dict[str, Any]) -> str:
     plan = manifest["timing"]
     return f"""
 <div class="mbc-device-panel" aria-busy="false">
+<p class="mbc-dp-print">On paper this panel cannot run: open this page of the online book (or of
+the built site) in a browser to time the networks on your own device.</p>
 <p><strong>This device, as the browser reports it:</strong>
 <span class="mbc-dp-device">(described when the page's script runs)</span></p>
 <p class="mbc-dp-backend-note"></p>
@@ -178,6 +181,8 @@ def classify_html(manifest: dict[str, Any], static: str) -> str:
         f'{_e(p)} ({_megabytes(f["bytes"])})</option>' for p, f in net["files"].items())
     return f"""
 <div class="mbc-device-classify" aria-busy="false">
+<p class="mbc-dp-print">On paper this panel cannot run: open this page in a browser to classify a
+photo there.</p>
 <fieldset class="mbc-dp-photos"><legend>Photo</legend>
 {"".join(photos)}
 </fieldset>
@@ -258,8 +263,17 @@ def setup(app: Any) -> dict[str, Any]:
         app.add_css_file(f"{STATIC}/{ASSETS['device_panel.css']}")
         app.add_js_file(f"{STATIC}/{ASSETS['device_panel.js']}", defer="defer")
 
+    def always_rewrite(app: Any, env: Any, added: set, changed: set, removed: set) -> list[str]:
+        """Pages with the panel are read and written again on every build: their HTML holds the
+        manifest of the files this build copied (sizes, digests), which may be new."""
+        return [doc for doc in env.found_docs if doc not in removed
+                and "{device-panel}" in Path(env.doc2path(doc)).read_text(encoding="utf-8",
+                                                                          errors="replace")
+                and str(env.doc2path(doc)).endswith(".md")]
+
     app.add_directive("device-panel", DevicePanel)
     app.connect("builder-inited", builder_inited)
+    app.connect("env-get-outdated", always_rewrite)
     app.connect("html-page-context", page_context)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 

@@ -191,6 +191,19 @@ def test_nothing_heavy_is_loaded_before_run(browser: Any, server: str) -> None:
         assert "Chrom" in device and "logical cores" in device
 
 
+def test_on_paper_only_a_note_shows(browser: Any, server: str) -> None:
+    """The book's PDF prints this page: no controls and no build-machine "device" on paper."""
+    with _open(browser, server) as tab:
+        _ready(tab)
+        tab.page.emulate_media(media="print")
+        for part in (".mbc-device-panel", ".mbc-device-classify"):
+            shown = tab.page.locator(f"{part} > *:visible")
+            assert shown.count() == 1, part
+            assert shown.first.inner_text().startswith("On paper this panel cannot run")
+        tab.page.emulate_media(media="screen")
+        assert tab.page.locator(".mbc-dp-print:visible").count() == 0
+
+
 def test_opened_from_disk_it_says_why_it_cannot_run(browser: Any, book_html: Path) -> None:
     with _open(browser, book_html.as_uri()) as tab:
         tab.page.wait_for_function(
@@ -270,6 +283,10 @@ def test_the_filled_panel_passes_axe(ran: tuple[Tab, dict[str, Any]], server: st
     from test_accessibility import AXE, BLOCKING, RUN_AXE_JS, _report
 
     tab, _ = ran
+    # The theme switches in this open page: no CSS transitions, so axe sees the colours at rest
+    # (not a button half-way through fading into the dark theme).
+    tab.page.add_style_tag(content="*, *::before, *::after { transition: none !important; "
+                                   "animation: none !important; }")
     for theme in ("light", "dark"):
         tab.page.emulate_media(color_scheme=theme)
         tab.page.wait_for_function(
