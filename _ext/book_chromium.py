@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -64,16 +64,42 @@ def keep_offline(
     return offsite
 
 
+#: Response headers that make a page cross-origin isolated (``self.crossOriginIsolated``), which
+#: multi-threaded WebAssembly needs (SharedArrayBuffer); GitHub Pages cannot send them.
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+}
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
+    extra_headers: ClassVar[dict[str, str]] = {}  # set per server by serve()
+    # Module scripts need a JavaScript type; WebAssembly compiles while it streams with its own.
+    extensions_map: ClassVar[dict[str, str]] = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "text/javascript",
+        ".wasm": "application/wasm",
+    }
+
+    def end_headers(self) -> None:
+        for name, value in self.extra_headers.items():
+            self.send_header(name, value)
+        super().end_headers()
+
     def log_message(self, format: str, *args: Any) -> None:
         """No request log on the console."""
 
 
 @contextlib.contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` on 127.0.0.1 (a free port); yield the origin, e.g. http://127.0.0.1:4321."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serve(
+    folder: Path, *, headers: dict[str, str] | None = None, port: int = 0
+) -> Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 (``port``, default a free one), sending ``headers`` with
+    every response (e.g. :data:`ISOLATION_HEADERS`); yield the origin, e.g.
+    http://127.0.0.1:4321."""
+    handler_class = type("_Handler", (_QuietHandler,), {"extra_headers": dict(headers or {})})
+    handler = functools.partial(handler_class, directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

@@ -7,6 +7,10 @@
   ``_config.yml`` must point there: a missing file or a CDN URL stops the build instead of
   silently falling back to the network. axe-core (the accessibility checker of the browser
   tests) is copied the same way to ``_static/vendor/axe-core/axe.min.js``; no page loads it.
+  ONNX Runtime Web goes to ``_static/vendor/onnxruntime-web/``: the CPU build (WebAssembly with
+  SIMD, threads where the page is cross-origin isolated) and the WebGPU build for browsers with
+  JavaScript Promise Integration; chapter 11's panel (``device_panel.js``) imports them only
+  when the reader presses Run.
 * "Identifier 'THEBE_JS_URL' has already been declared": Sphinx 7.4 emits an inline script that
   an extension registers after the builder started twice (once as ``None``, once as ``''``);
   sphinx-thebe's ``const THEBE_JS_URL = ...`` is such a script. Duplicates are dropped per page.
@@ -48,6 +52,20 @@ ASSETS: dict[str, tuple[str, tuple[str, ...], str]] = {
     # Not loaded by any page: the accessibility test (tests/browser/test_accessibility.py)
     # injects it into each page it checks, from the build like everything else.
     "axe-core": ("", ("axe.min.js",), "axe-core"),
+    # Chapter 11's panel (device_panel.py / .js) imports these when the reader presses Run:
+    # the WebAssembly (CPU) build, and the WebGPU build that needs JSPI (Chrome/Edge 137+).
+    "onnxruntime-web": (
+        "dist",
+        (
+            "ort.wasm.min.mjs",
+            "ort-wasm-simd-threaded.mjs",
+            "ort-wasm-simd-threaded.wasm",
+            "ort.jspi.min.mjs",
+            "ort-wasm-simd-threaded.jspi.mjs",
+            "ort-wasm-simd-threaded.jspi.wasm",
+        ),
+        "onnxruntime-web",
+    ),
 }
 OWN_JS = Path(__file__).with_name("widgets_offline.js")  # -> _static/vendor/widgets-offline.js
 

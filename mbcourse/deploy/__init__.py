@@ -1,4 +1,5 @@
-"""Deployment: ONNX export, ONNX Runtime (fp32 and static int8), EfficientNet-Lite's changes.
+"""Deployment: ONNX export, ONNX Runtime (fp32 and static int8), EfficientNet-Lite's changes,
+and ONNX files sized for a web page (:mod:`.web`, chapter 11).
 
 Needs the optional extra: ``pip install "mbcourse[deploy]"`` (onnx, onnxruntime, onnxscript).
 Importing this package works without them; the functions that need them raise an
@@ -20,6 +21,7 @@ from .onnx import (
     run_session,
 )
 from .quantize import TensorCalibrationReader, digits_calibration, quantize_int8
+from .web import compact_weights, export_for_web, file_entry, source_digest
 
 __all__ = [
     "EXPORTERS",
@@ -29,14 +31,18 @@ __all__ = [
     "OrtModule",
     "TensorCalibrationReader",
     "check_equal",
+    "compact_weights",
     "count_lite_changes",
     "deployment_variants",
     "digits_calibration",
+    "export_for_web",
     "export_onnx",
+    "file_entry",
     "onnx_benchmark_rows",
     "ort_session",
     "quantize_int8",
     "require",
     "run_session",
+    "source_digest",
     "to_lite",
 ]
