@@ -8,8 +8,11 @@ slower and within-noise timings, never quoting a percentage for an effect inside
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import re
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -22,7 +25,7 @@ from mbcourse.blocks import SqueezeExcitation, make_divisible
 from mbcourse.measure import count_parameters
 from mbcourse.measure.timing import Latency
 from mbcourse.studies import ch03
-from mbcourse.studies.verdicts import Setting
+from mbcourse.studies.verdicts import NOISE, Setting, SpeedResult, speed_sentence, speed_summary
 
 SETTING = Setting("AMD EPYC CPU", "PyTorch 2.14.1 eager", batch=8, threads=1)
 
@@ -192,3 +195,32 @@ def test_figures_fit_the_column_and_name_one_thread_count() -> None:
 
     for fig in figures:
         plt.close(fig)
+
+
+# ---- the built chapter's glued sentences follow the timings they came from -------------------
+def test_glued_speed_sentences_follow_the_glued_timings() -> None:
+    glue = (Path(__file__).resolve().parents[1] / "_build" / "jupyter_execute" / "book"
+            / "03_squeeze_excitation.glue.json")
+    if not glue.is_file():
+        message = f"{glue} is missing: build the book first"
+        if os.environ.get("CI") == "true" or os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    glued = {name: entry["data"].get("text/markdown", entry["data"].get("text/plain", ""))
+             for name, entry in json.loads(glue.read_text()).items()}
+    data = json.loads(ast.literal_eval(glued["ch3_lat_data"]))
+    setting = Setting(**data["setting"])
+    results = [SpeedResult(r["label"], r["ratio"], r["spread"]) for r in data["rows"]]
+    verdict = glued["ch3_lat_verdict"]
+    assert verdict == speed_summary(results, setting, candidate="the block with SE",
+                                    reference="the block without SE", noun="SE variant")
+    r1 = SpeedResult("", data["r1"]["ratio"], data["r1"]["spread"])
+    assert glued["ch3_lat_r1_verdict"] == speed_sentence(
+        r1, setting, candidate="the block with SE of r = 1",
+        reference="the block with EfficientNet's SE")
+    for part in (setting.device, setting.engine, f"batch {setting.batch}", "thread"):
+        assert part in verdict
+    for result in results:  # a ratio within its noise is never quoted
+        if result.outcome == NOISE:
+            assert f"{result.label}:" not in verdict
+    assert int(glued["ch3_lat_n_noise"]) == sum(r.outcome == NOISE for r in results)
