@@ -100,7 +100,7 @@ RESNET50_SE_STAGES: tuple[tuple[int, int, int], ...] = (
 @dataclass(frozen=True)
 class EcaVariant:
     """One excitation of ECA-Net's Table 2 {cite}`wang2020ecanet` (ResNet-50, ImageNet): its
-    name, what it computes from the pooled vector ``y``, its top-1 accuracy (%) and its
+    name, what it computes from the pooled vector ``z``, its top-1 accuracy (%) and its
     weights for ``C`` gated channels (``weights(C)``, as our modules would hold them)."""
 
     name: str
@@ -121,7 +121,7 @@ class EcaVariant:
 #: ECA-Net, Table 2 (ResNet-50 top-1 %, its own training setup): SE and its variants.
 ECA_TABLE2: tuple[EcaVariant, ...] = (
     EcaVariant("SE", "two layers, C → C/16 → C", 76.71),
-    EcaVariant("SE-Var1", "no weights: σ(y)", 76.00),
+    EcaVariant("SE-Var1", "no weights: σ(z)", 76.00),
     EcaVariant("SE-Var2", "one weight per channel", 77.07),
     EcaVariant("SE-Var3", "one C × C layer, no reduction", 77.42),
     EcaVariant("ECA, k = 3", "1-D convolution of 3 taps across channels", 77.43),
@@ -357,7 +357,7 @@ def senet_table() -> Markdown:
 def eca_table() -> Markdown:
     """ECA-Net's Table 2 variants (top-1 as published) beside their weights at C = 2048 and
     over ResNet-50's 16 SE positions; and the released adaptive-k ECA (the abstract's 80)."""
-    rows = ["| excitation | what it computes from the pooled $y$ | top-1 (ECA-Net, Table 2) "
+    rows = ["| excitation | what it computes from the pooled $z$ | top-1 (ECA-Net, Table 2) "
             "| weights at $C = 2048$ | over ResNet-50 |", "|---|---|---|---|---|"]
     for v in ECA_TABLE2:
         network = sum(n * v.weights(c) for c, n, _ in RESNET50_SE_STAGES)

@@ -267,8 +267,6 @@ SMALL_TEXT: dict[str, str] = {
     "also asks for the 112×112 bar and no label that reads as '2.4 kB'",
     "fig-ch3-se-mlp": "viz.draw_se_mlp: 674 px; 'showing 16 of 64', column heads, 'scale' 8-9 pt; "
     "its colour scale should span the gates' real range, diverging around 0.5 (issue 21)",
-    "fig-ch3-se-cost": "figsize (11, 3.8), two panels: 1040 px; latency title fontsize=9; one "
-    "panel per row (see also KNOWN threads and legends)",
     "fig-ch4-mbconv": "viz.draw_block (as Figure fig-ch0-inverted-residual)",
     "fig-ch4-no-expansion": "viz.draw_block (as Figure fig-ch0-inverted-residual)",
     "fig-ch4-sd-mc": "annotation and legend fontsize=8 (10.7 px)",
@@ -325,16 +323,8 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
         "(fig-ch1-measured)": "subtitle 'CPU (x86_64, 2 threads)' (describe_device) and title "
         "'timed on 1 thread': name the threads that timed it, once",
     }
-    known[("threads", "book/03_squeeze_excitation.html")] = {
-        "(fig-ch3-se-cost)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread': the "
-        "same, once",
-    }
     known[("threads", "book/05_fused_mbconv.html")] = {
         "(fig-ch5-latency)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread, batch 2'",
-    }
-    known[("legends", "book/03_squeeze_excitation.html")] = {
-        "(fig-ch3-se-cost)": "the latency panel's legend (mark_within_noise) lies over 3 bars: "
-        "put it outside the axes or above the bars",
     }
     # Timed figures: whether their legend meets a bar, or their log axis spans under a decade
     # (and labels its minor ticks 2×10⁰ ...), depends on the times measured in that build.
