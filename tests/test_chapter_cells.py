@@ -34,28 +34,6 @@ LESSONS: dict[tuple[str, str], str] = {}
 
 #: What the chapters still do wrong, by (check, chapter): {cell id: what to do}.
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ('long', '03_squeeze_excitation'): {
-        "cell c017:": 'split it: bookkeeping into the package, the lesson short',
-        "cell 6452b9a1:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c019:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c021-fig:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '03_squeeze_excitation'): {
-        "cell c010-fig:": "glue in the chapter's one hidden facts cell",
-        "cell c017:": "glue in the chapter's one hidden facts cell",
-        "cell 6452b9a1:": "glue in the chapter's one hidden facts cell",
-        "cell 144fb7a8:": "glue in the chapter's one hidden facts cell",
-        "cell c019:": "glue in the chapter's one hidden facts cell",
-        "cell c021-fig:": "glue in the chapter's one hidden facts cell",
-    },
-    ('assert', '03_squeeze_excitation'): {
-        "cell c008:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c014:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell 6452b9a1:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell 144fb7a8:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c019:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c036:": 'move the check into tests/ (or list the cell in LESSONS)',
-    },
     ('glue', '04_mbconv'): {
         "cell 6b3c4b28:": "glue in the chapter's one hidden facts cell",
         "cell c006:": "glue in the chapter's one hidden facts cell",

@@ -377,22 +377,6 @@ def term_problems(path: Path) -> list[str]:
 # chapter -> {substring of a problem line: what issue 21's second phase changes}. The tests fail
 # on anything else, and on an entry that matches no problem any more (remove it then).
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ("sections", "03_squeeze_excitation"): {
-        "[The other side: ECA-Net] announces what follows": "the paragraph ending 'summed over the "
-        "network:' announces the ECA parameter table (cell 22), which sits under the next heading, "
-        "'Our measurement: SE inside an MBConv of EfficientNet-B0': move that heading and its two "
-        "paragraphs below the ECA table and its paragraph (cell 23)",
-        "prints {glue}`ch3_b0_r`": "the B0 measurement's text (in cell 21) prints numbers that "
-        "cell 27 computes under 'Where SE sits in a ResNet': cells 27-30 (the B0 block, its SE "
-        "sweep, the latency and Figure 13) belong under 'Our measurement', after its text",
-        "prints {glue}`ch3_b0_cexp`": "(the same move as ch3_b0_r)",
-        "[Our measurement: SE inside an MBConv of EfficientNet-B0] says it measures": "(the same "
-        "move: the section holds only the ECA count today)",
-    },
-    ("terms", "03_squeeze_excitation"): {
-        "'Table 1 (EfficientNet)' is used in cell 21": "'Table 1's stage 5': say EfficientNet's "
-        "Table 1 (B0's stages, shown in chapter 6)",
-    },
     ("terms", "04_mbconv"): {
         "'Table 1 (EfficientNet)' is used in cell 3": "'the second block of Table 1's stage 5': "
         "say EfficientNet's Table 1 (B0's stages, shown in chapter 6)",

@@ -248,8 +248,6 @@ def _svg(figure: BuiltFigure) -> SvgFigure | None:
 
 # Text drawn under 12 pt: fails at both widths. Figure id -> what is small, what to change.
 SMALL_TEXT: dict[str, str] = {
-    "fig-ch3-se-cost": "figsize (11, 3.8), two panels: 1040 px; latency title fontsize=9; one "
-    "panel per row (see also KNOWN threads and legends)",
     "fig-ch4-sd-mc": "annotation and legend fontsize=8 (10.7 px)",
     "fig-ch4-sd-rates": "legend fontsize=8 (10.7 px)",
     "fig-ch5-latency": "figsize (12, 4): 1133 px; legends and notes 8-10 pt; names 2 threads "
@@ -291,16 +289,8 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
     for figure_id, why in TOO_WIDE.items():
         page = _chapter_page(figure_id)
         known.setdefault(("text-desktop", page), {})[f"({figure_id}), shown"] = why
-    known[("threads", "book/03_squeeze_excitation.html")] = {
-        "(fig-ch3-se-cost)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread': the "
-        "same, once",
-    }
     known[("threads", "book/05_fused_mbconv.html")] = {
         "(fig-ch5-latency)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread, batch 2'",
-    }
-    known[("legends", "book/03_squeeze_excitation.html")] = {
-        "(fig-ch3-se-cost)": "the latency panel's legend (mark_within_noise) lies over 3 bars: "
-        "put it outside the axes or above the bars",
     }
     # Timed figures: whether their legend meets a bar, or their log axis spans under a decade
     # (and labels its minor ticks 2×10⁰ ...), depends on the times measured in that build.
