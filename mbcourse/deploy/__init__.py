@@ -1,4 +1,5 @@
-"""Deployment: ONNX export, ONNX Runtime (fp32 and static int8), EfficientNet-Lite's changes.
+"""Deployment: ONNX export, ONNX Runtime (fp32 and static int8), what the engine really runs
+(the optimized graph, its operators and their time), EfficientNet-Lite's changes.
 
 Needs the optional extra: ``pip install "mbcourse[deploy]"`` (onnx, onnxruntime, onnxscript).
 Importing this package works without them; the functions that need them raise an
@@ -6,6 +7,7 @@ Importing this package works without them; the functions that need them raise an
 """
 
 from .engines import deployment_variants, onnx_benchmark_rows
+from .graph import node_modules, operator_counts, optimized_graph, profile_operators
 from .lite import count_lite_changes, to_lite
 from .onnx import (
     EXPORTERS,
@@ -19,7 +21,13 @@ from .onnx import (
     require,
     run_session,
 )
-from .quantize import TensorCalibrationReader, digits_calibration, quantize_int8
+from .quantize import (
+    TensorCalibrationReader,
+    depthwise_weights,
+    digits_calibration,
+    logit_agreement,
+    quantize_int8,
+)
 
 __all__ = [
     "EXPORTERS",
@@ -31,10 +39,16 @@ __all__ = [
     "check_equal",
     "count_lite_changes",
     "deployment_variants",
+    "depthwise_weights",
     "digits_calibration",
     "export_onnx",
+    "logit_agreement",
+    "node_modules",
     "onnx_benchmark_rows",
+    "operator_counts",
+    "optimized_graph",
     "ort_session",
+    "profile_operators",
     "quantize_int8",
     "require",
     "run_session",
