@@ -83,7 +83,9 @@ __all__ = [
     "transfer_runs",
 ]
 
-RESULTS_FILE = Path(__file__).resolve().parents[2] / "book" / "data" / "ch10_trained.json"
+#: The stored heavy run. It ships inside the package (package data), so that the chapter finds it
+#: wherever mbcourse is installed: in Colab, in the learner environment, in the book build.
+RESULTS_FILE = Path(__file__).resolve().parent / "data" / "ch10_trained.json"
 
 
 # ------------------------------------------------------------------------------- the stages
@@ -588,7 +590,9 @@ def plot_transfer(accuracy: dict[str, Sequence[float]]) -> Figure:
 
 
 # ------------------------------------------------------------------- the heavy run, and its file
-def _provenance(command: str, seconds: float) -> dict[str, Any]:
+def _provenance(command: str) -> dict[str, Any]:
+    """Where a run comes from: the commit (and whether the package had uncommitted changes),
+    the command, the date, the machine and the versions. Taken when the run starts."""
     import onnxruntime
 
     root = Path(__file__).resolve().parents[2]
@@ -603,7 +607,6 @@ def _provenance(command: str, seconds: float) -> dict[str, Any]:
     return {
         "commit": commit, "dirty": dirty, "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 1),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_count": os.cpu_count(), "device": describe_device(torch.device("cpu")),
         "python": platform.python_version(), "torch": torch.__version__,
@@ -673,12 +676,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    results = heavy_run(seeds=tuple(range(args.seeds)), epochs=args.epochs,
-                        image_size=args.image_size, threads=args.threads)
     command = "python -m mbcourse.studies.trained " + " ".join(sys.argv[1:] if argv is None
                                                                else argv)
-    results["provenance"] = _provenance(command.strip(), time.perf_counter() - start)
+    provenance = _provenance(command.strip())
+    results = heavy_run(seeds=tuple(range(args.seeds)), epochs=args.epochs,
+                        image_size=args.image_size, threads=args.threads)
+    results["provenance"] = provenance | {"seconds": round(results.pop("seconds"), 1),
+                                          "threads": torch.get_num_threads()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {args.out}")
