@@ -395,3 +395,143 @@ def test_torchvision_weights_through_the_same_loader(
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-5)
+
+
+# ------------------------------------------------------------------- chapter 10's studies
+def test_kernel_statistics_of_known_filters() -> None:
+    from mbcourse.studies.trained import kernel_statistics
+
+    model = nn.Sequential(MBConv(8, 8, 1, 1, 3, se_ratio=0.0), MBConv(8, 8, 2, 1, 5, se_ratio=0.0))
+    with torch.no_grad():
+        w = model[0].depthwise.conv.weight  # (8, 1, 3, 3): expansion 1, no expand conv
+        w.zero_()
+        w[[0, 4, 5, 6, 7], 0, 1, 1] = 2.0  # pure scales: centre share 1
+        w[1, 0, 0, 0] = 1.0  # all weight up-left: offset (-1, -1)
+        w[2, 0] = 1.0  # flat: centre share 1/9
+        # channel 3 stays zero: dead
+        model[1].depthwise.conv.weight.fill_(1.0)
+    first, second = kernel_statistics(model)
+    assert (first["k"], first["stride"], first["channels"], first["dead"]) == (3, 1, 8, 1)
+    assert first["centre"] == pytest.approx(1.0)  # median of 1, 0, 1/9, 1, 1, 1, 1
+    assert first["offset_row"] == pytest.approx(-1 / 7)  # mean over the 7 live filters
+    assert first["offset_col"] == pytest.approx(-1 / 7)
+    assert (second["k"], second["stride"], second["dead"]) == (5, 2, 0)
+    assert second["centre"] == pytest.approx(1 / 25) and second["offset_row"] == pytest.approx(0)
+
+
+def test_projection_negatives_and_relu_leave_the_model_alone() -> None:
+    from mbcourse.studies.trained import projection_negatives, relu_in_projection
+
+    torch.manual_seed(0)
+    model = efficientnet_lite0().eval()
+    x = torch.randn(2, 3, 64, 64)
+    rows = projection_negatives(model, x)
+    assert len(rows) == 16 and all(0 < r["negative"] < 1 and 0 < r["energy"] < 1 for r in rows)
+    assert [r["residual"] for r in rows].count(False) == 7  # the first block of each stage
+    changes = relu_in_projection(model, x)
+    assert [r["block"] for r in changes] == [r["block"] for r in rows]
+    assert all(0 <= r["top1_changed"] <= 1 and r["kl"] >= 0 for r in changes)
+    assert max(r["kl"] for r in changes) > 0
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())  # copies were changed
+    with torch.no_grad():
+        out = model(x)
+    assert torch.equal(out, model(x))
+
+
+def test_folded_ranges_are_weight_times_batchnorm_scale() -> None:
+    from mbcourse.studies.trained import folded_ranges
+
+    torch.manual_seed(0)
+    block = ConvNormAct(3, 4, 3, norm_layer=nn.BatchNorm2d)
+    with torch.no_grad():
+        block.norm.weight.copy_(torch.tensor([1.0, -2.0, 0.5, 4.0]))
+        block.norm.running_var.copy_(torch.tensor([1.0, 4.0, 0.25, 1.0]))
+    (row,) = folded_ranges(nn.Sequential(block))
+    raw = block.conv.weight.abs().flatten(1).amax(1)
+    scale = (block.norm.weight / torch.sqrt(block.norm.running_var + block.norm.eps)).abs()
+    np.testing.assert_allclose(row["folded"], (raw * scale).detach().numpy(), rtol=1e-6)
+    folded = (raw * scale).detach()
+    assert row["kind"] == "stem"
+    assert row["folded_spread"] == pytest.approx(float(folded.max() / folded.median()))
+
+
+def test_recalibrate_batchnorm_uses_the_data() -> None:
+    from mbcourse.studies.trained import recalibrate_batchnorm
+
+    bn = nn.Sequential(nn.BatchNorm2d(2, momentum=0.01))
+    x = torch.randn(300, 2, 3, 3) * 3 + 1
+    recalibrate_batchnorm(bn, x, batch=100)
+    torch.testing.assert_close(bn[0].running_mean, x.mean((0, 2, 3)), atol=1e-5, rtol=0)
+    assert bn[0].momentum == 0.01 and not bn.training
+
+
+def test_paired_difference_interval() -> None:
+    from mbcourse.studies.trained import paired_difference
+
+    d = paired_difference([0.9, 0.8, 0.85, 0.95], [0.5, 0.6, 0.55, 0.65])
+    assert d.mean == pytest.approx(0.3) and d.n == 4 and d.low < 0.3 < d.high and d.excludes_zero
+    assert not paired_difference([1.0, 0.0], [0.0, 1.0]).excludes_zero
+    with pytest.raises(ValueError, match="paired_difference"):
+        paired_difference([1.0], [2.0])
+
+
+def test_split_views_keep_a_view_and_its_mirror_apart() -> None:
+    from mbcourse.studies.trained import split_views
+
+    image = np.random.default_rng(1).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    calibration, evaluation = split_views([image], crops=(1.0,), offsets=((0.5, 0.5),))
+    assert calibration.shape == evaluation.shape == (1, 3, 224, 224)
+    torch.testing.assert_close(evaluation[0], calibration[0].flip(-1))
+
+
+def test_stored_results_hold_their_provenance() -> None:
+    from mbcourse.studies.trained import RESULTS_FILE, load_results
+
+    data = load_results()
+    assert RESULTS_FILE.parent.name == "data" and RESULTS_FILE.parent.parent.name == "studies"
+    for key in ("commit", "command", "date", "machine", "torch", "onnxruntime", "seconds"):
+        assert key in data["provenance"], key
+    transfer = data["transfer"]
+    assert set(transfer["arms"]) == {"pretrained", "random features", "scratch"}
+    seeds = len(transfer["seeds"])
+    assert seeds >= 10 and all(len(a["accuracy"]) == seeds for a in transfer["arms"].values())
+    stages = data["int8"]["stages"]
+    assert stages["per-channel"][0]["stage"] == "stem" and len(stages["per-tensor"]) == 9
+    with pytest.raises(FileNotFoundError, match="load_results: no results at"):
+        load_results(RESULTS_FILE.with_name("missing.json"))
+
+
+@needs_wheels
+@needs_photos
+@pytest.mark.slow
+def test_stored_transfer_run_reproduces(lite0) -> None:
+    """Seed 0 of the stored run's pretrained arm, re-run: the same test accuracy (one test
+    image of slack for a different CPU's rounding)."""
+    from mbcourse.studies.trained import load_results, transfer_runs
+
+    stored = load_results()["transfer"]
+    again = transfer_runs((stored["seeds"][0],), epochs=stored["epochs"],
+                          image_size=stored["image_size"], arms=("pretrained",))
+    assert again["pretrained"]["accuracy"][0] == pytest.approx(
+        stored["arms"]["pretrained"]["accuracy"][0], abs=1.5 / 359)
+
+
+@needs_wheels
+@needs_photos
+@pytest.mark.slow
+def test_stored_int8_run_reproduces(lite0, tmp_path: Path) -> None:
+    """The stored per-channel int8 scores and one stage's, re-run on the same views."""
+    from mbcourse.deploy import export_onnx
+    from mbcourse.inference import fold_batchnorm
+    from mbcourse.studies.trained import int8_variants, load_results, split_views
+
+    stored = load_results()["int8"]
+    calibration, evaluation = split_views(list(photos().values()))
+    assert len(calibration) == stored["calibration_views"]
+    fp32 = export_onnx(fold_batchnorm(lite0), (1, 3, 224, 224), tmp_path / "lite0.onnx",
+                       exporter="torchscript", dynamic_batch=True)
+    again = int8_variants(fp32, calibration, evaluation, tmp_path, variants=("per-channel",))
+    expected = stored["variants"]["per-channel"]
+    slack = 1.5 / len(evaluation)  # one view
+    assert again["per-channel"]["top1"] == pytest.approx(expected["top1"], abs=slack)
+    assert again["per-channel"]["kl"] == pytest.approx(expected["kl"], rel=0.1)

@@ -209,7 +209,8 @@ def logit_agreement(reference: Tensor, logits: Tensor) -> dict[str, float]:
     """How far ``logits`` (e.g. int8) are from ``reference`` (fp32), both ``(N, classes)``.
 
     ``top1``: the fraction of rows whose arg-max agrees; ``kl``: the mean over rows of
-    ``KL(softmax(reference) || softmax(logits))`` in nats; ``max_abs``: the largest logit change.
+    ``KL(softmax(reference) || softmax(logits))`` in nats (each row clamped at 0 against
+    rounding); ``max_abs``: the largest logit change.
     """
     func = "logit_agreement"
     if not (isinstance(reference, Tensor) and isinstance(logits, Tensor)
@@ -218,7 +219,7 @@ def logit_agreement(reference: Tensor, logits: Tensor) -> dict[str, float]:
                          f"shape, got {getattr(reference, 'shape', None)} and "
                          f"{getattr(logits, 'shape', None)}")
     ref, out = reference.detach().double(), logits.detach().double()
-    kl = (ref.softmax(1) * (ref.log_softmax(1) - out.log_softmax(1))).sum(1)
+    kl = (ref.softmax(1) * (ref.log_softmax(1) - out.log_softmax(1))).sum(1).clamp(min=0)
     return {
         "top1": float((ref.argmax(1) == out.argmax(1)).double().mean()),
         "kl": float(kl.mean()),

@@ -162,19 +162,29 @@ def plot_depthwise_kernels(kernels: dict[str, Tensor], blocks: Sequence[str], *,
     return fig
 
 
-def kernel_statistics(kernels: dict[str, Tensor]) -> list[dict[str, Any]]:
-    """Per block: kernel size, channels, ``dead`` filters (all weights below 1e-6 in size)
-    and ``centre``, the median share of a live filter's squared weight at its centre tap
-    (``1 / k²`` for a flat filter, 1 for a filter that only scales its channel)."""
+def kernel_statistics(model: nn.Module) -> list[dict[str, Any]]:
+    """Per MBConv block's depthwise filters: kernel size, stride, channels, ``dead`` filters
+    (every weight below 1e-6 in size), ``centre`` (the median share of a live filter's squared
+    weight at its centre tap: ``1 / k²`` for a flat filter, 1 for one that only scales its
+    channel) and ``offset_row`` / ``offset_col`` (the mean, over live filters, of the
+    energy-weighted centre of the filter, in pixels from the centre tap; negative: up / left)."""
     rows = []
-    for name, w in kernels.items():
-        energy = w.flatten(1).square().sum(1)
-        live = energy > 1e-12
-        c = w.shape[-1] // 2
-        centre = (w[live, c, c].square() / energy[live]).median() if live.any() else torch.nan
-        rows.append({"block": name, "k": w.shape[-1], "channels": w.shape[0],
+    for name, block in model.named_modules():
+        if not isinstance(block, MBConv):
+            continue
+        w = block.depthwise.conv.weight.detach()[:, 0]
+        k = w.shape[-1]
+        energy = w.square()
+        total = energy.flatten(1).sum(1)
+        live = total > 1e-12
+        taps = torch.arange(k, dtype=w.dtype) - k // 2
+        centre = energy[live, k // 2, k // 2] / total[live]
+        row = (energy.sum(2) * taps).sum(1)[live] / total[live]
+        col = (energy.sum(1) * taps).sum(1)[live] / total[live]
+        rows.append({"block": name, "k": k, "stride": block.stride, "channels": w.shape[0],
                      "dead": int((w.flatten(1).abs().amax(1) < 1e-6).sum()),
-                     "centre": float(centre)})
+                     "centre": float(centre.median()), "offset_row": float(row.mean()),
+                     "offset_col": float(col.mean())})
     return rows
 
 
@@ -530,27 +540,30 @@ def plot_bottleneck(negatives: Sequence[dict[str, Any]], relu: Sequence[dict[str
         ax.set_xticks(list(xs), [str(i + 1) for i in xs], fontsize=8)
         ax.set_xlabel("MBConv block")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (_PLAIN, _RESIDUAL)]
-    right.legend(handles, ["no shortcut", "shortcut"], fontsize=8, loc="upper right")
-    fig.tight_layout()
+    fig.legend(handles, ["no shortcut", "shortcut"], fontsize=9, loc="upper center", ncol=2,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
 
 
 def plot_folded_ranges(rows: Sequence[dict[str, Any]], layers: Sequence[str]) -> Figure:
     """Per listed layer, the int8 levels each output channel would get from one per-tensor
     scale, ``127 * range_c / max_c range_c``, channels sorted; dashed before folding."""
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
     by_name = {r["layer"]: r for r in rows}
-    for layer in layers:
+    for colour, layer in zip(("tab:blue", "tab:green", "tab:purple"), layers, strict=False):
         r = by_name[layer]
         for key, style in (("folded", "-"), ("raw", "--")):
             ranges = np.sort(r[key])[::-1]
             levels = 127 * ranges / ranges.max()
-            ax.plot(np.linspace(0, 1, len(levels)), levels, style,
+            ax.plot(np.linspace(0, 1, len(levels)), levels, style, color=colour,
                     label=f"{layer} ({r['kind']}){'' if key == 'folded' else ', unfolded'}")
     ax.set_yscale("log")
+    ax.set_ylim(0.5, 200)  # below one level a channel's weights all round to zero
+    ax.axhline(1, color="k", linewidth=0.6, linestyle=":")
     ax.set_xlabel("output channels, sorted by range (fraction)")
     ax.set_ylabel("int8 levels (per-tensor scale)")
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     fig.tight_layout()
     return fig
 
