@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from .onnx import ort_session, require
+from ..validation import check_int
+from .onnx import ort_session, require, session_options
 
 __all__ = ["node_modules", "operator_counts", "optimized_graph", "profile_operators"]
 
@@ -85,11 +86,8 @@ def profile_operators(
     if not isinstance(x, Tensor) or x.dim() != 4:
         raise ValueError(f"{func}: x must be an (N, C, H, W) tensor, got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
+    check_int(func, "threads", threads)
+    options = session_options(threads)
     options.enable_profiling = True
     options.profile_file_prefix = os.path.join(tempfile.mkdtemp(prefix="mbcourse_"), "ort")
     session = ort.InferenceSession(str(path), sess_options=options,

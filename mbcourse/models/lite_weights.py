@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ..blocks import ConvNormAct, MBConv
-from .weights import load_mapped_weights
+from .weights import keys_from_prefixes, load_mapped_weights
 
 __all__ = ["LITE_WHEELS", "lite_checkpoint", "lite_key_map", "load_lite_weights"]
 
@@ -115,13 +115,7 @@ def lite_key_map(model: nn.Module) -> dict[str, str]:
                         "ConvNormAct blocks")
     _map_conv_norm(f"features.{len(features) - 1}", "_conv_head", "_bn1", prefixes)
     prefixes["classifier.1"] = "_fc"
-    mapping: dict[str, str] = {}
-    for key in model.state_dict():
-        prefix, _, leaf = key.rpartition(".")
-        if prefix not in prefixes:
-            raise TypeError(f"{_FUNC}: no checkpoint name for our key {key!r}")
-        mapping[key] = f"{prefixes[prefix]}.{leaf}"
-    return mapping
+    return keys_from_prefixes(model, prefixes, _FUNC)
 
 
 def load_lite_weights(

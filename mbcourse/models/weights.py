@@ -125,11 +125,19 @@ def torchvision_key_map(model: nn.Module) -> dict[str, str]:
     for name, child in model.classifier.named_children():
         if any(True for _ in child.parameters()):
             prefixes[f"classifier.{name}"] = f"classifier.{name}"
+    return keys_from_prefixes(model, prefixes, _FUNC)
+
+
+def keys_from_prefixes(model: nn.Module, prefixes: Mapping[str, str], func: str
+                       ) -> dict[str, str]:
+    """``{our key: the source's key}`` for every key of ``model.state_dict()``, from a map of
+    module prefixes (``"features.0.conv" -> "_conv_stem"``); the leaf (``weight``,
+    ``running_mean``, ...) is kept. A key whose module has no prefix raises ``TypeError``."""
     mapping: dict[str, str] = {}
     for key in model.state_dict():
         prefix, _, leaf = key.rpartition(".")
         if prefix not in prefixes:
-            raise TypeError(f"{_FUNC}: no torchvision name for our key {key!r}")
+            raise TypeError(f"{func}: no source name for our key {key!r}")
         mapping[key] = f"{prefixes[prefix]}.{leaf}"
     return mapping
 
