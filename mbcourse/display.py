@@ -16,8 +16,10 @@ package.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 from IPython.display import Markdown
@@ -28,7 +30,7 @@ try:  # the book build and the test suite have myst-nb; Colab does not
 except ImportError:  # pragma: no cover - exercised by the learner-environment run
     _myst_glue = None
 
-__all__ = ["HAVE_MYST_NB", "glue", "show_source"]
+__all__ = ["HAVE_MYST_NB", "glue", "glue_facts", "show_source"]
 
 HAVE_MYST_NB = _myst_glue is not None
 
@@ -44,6 +46,34 @@ def glue(name: str, variable: Any, display: bool = True) -> None:
         _myst_glue(name, variable, display=display)
     elif display:
         _display(variable)
+
+
+def glue_facts(prefix: str, facts: Any) -> list[str]:
+    """Glue every field of ``facts`` (a dataclass instance or a mapping) as ``{prefix}_{field}``,
+    without displaying anything; returns the names glued.
+
+    A chapter's numbers for its prose come from one package function returning a small record
+    (``mbcourse.studies.chNN.facts()``), glued in one hidden cell::
+
+        glue_facts("ch4", ch04.facts())   # {glue:text}`ch4_se_params` in the prose
+    """
+    if not isinstance(prefix, str) or not prefix:
+        raise ValueError(f"glue_facts: prefix must be a non-empty string, got {prefix!r}")
+    if dataclasses.is_dataclass(facts) and not isinstance(facts, type):
+        items = {f.name: getattr(facts, f.name) for f in dataclasses.fields(facts)}
+    elif isinstance(facts, Mapping):
+        items = dict(facts)
+    else:
+        raise TypeError(
+            f"glue_facts: facts must be a dataclass instance or a mapping, got "
+            f"{type(facts).__name__}"
+        )
+    names = []
+    for field, value in items.items():
+        name = f"{prefix}_{field}"
+        glue(name, value, display=False)
+        names.append(name)
+    return names
 
 
 def show_source(*objects: Any) -> Markdown:

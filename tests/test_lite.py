@@ -484,6 +484,61 @@ def test_split_views_keep_a_view_and_its_mirror_apart() -> None:
     torch.testing.assert_close(evaluation[0], calibration[0].flip(-1))
 
 
+def test_ch10_facts_of_the_stored_run() -> None:
+    """The chapter's stored-run facts: verdicts that follow the paired intervals, the most
+    sensitive stage, the provenance sentence, and a table row per stage."""
+    from mbcourse.studies import ch10
+    from mbcourse.studies.trained import load_results, paired_difference
+
+    stored = load_results()
+    facts = ch10.transfer_facts(stored["transfer"])
+    arms = stored["transfer"]["arms"]
+    d = paired_difference(arms["pretrained"]["accuracy"], arms["scratch"]["accuracy"])
+    assert facts["tl_seeds"] == len(stored["transfer"]["seeds"])
+    assert ("did not differ" in facts["tl_scratch"]) == (not d.excludes_zero)
+    assert f"{100 * d.mean:+.1f} points" in facts["tl_scratch"]
+    sens = ch10.sensitivity_facts(stored)
+    pt = stored["int8"]["stages"]["per-tensor"]
+    assert sens["worst_pt_stage"] == max(pt, key=lambda r: r["kl"])["stage"]
+    assert stored["provenance"]["commit"][:10] in sens["provenance"].data
+    table = ch10.sensitivity_table(stored["int8"]["stages"]).data.splitlines()
+    assert len(table) == 2 + len(pt) and table[2].startswith("| stem |")
+
+
+def test_ch10_latency_verdict_counts_only_effects_beyond_the_noise() -> None:
+    from mbcourse.measure.timing import Latency
+    from mbcourse.studies import ch10
+
+    def lat(rounds: list[float]) -> Latency:
+        return Latency(name="x", times_ms=tuple(rounds), batch_size=1, fastest_ms=min(rounds))
+
+    steady = {"fp32": lat([10.0, 10.1, 9.9]), "int8 per-channel": lat([4.0, 4.05, 3.95]),
+              "int8 per-tensor": lat([4.0, 4.02, 3.98])}
+    facts = ch10.latency_facts(steady, threads=1)
+    assert facts["int8_ratio"] == "0.40" and facts["meets_half"] == "within"
+    assert "less than float32 beyond" in facts["speed_sentence"].data
+    assert "no faster than per-channel" in facts["speed_sentence"].data
+    assert "batch 1, 1 thread" in facts["where"]
+    noisy = {"fp32": lat([10.0, 6.0, 14.0]), "int8 per-channel": lat([9.0, 5.0, 13.0]),
+             "int8 per-tensor": lat([9.0, 5.0, 13.0])}
+    assert "no measurable difference" in ch10.latency_facts(noisy, threads=1)["speed_sentence"].data
+
+
+def test_ch10_graph_facts_and_tables() -> None:
+    from mbcourse.studies import ch10
+
+    counts = {"int8 file": {"DequantizeLinear": 5, "Conv": 2},
+              "int8 optimized": {"QLinearConv": 2, "DequantizeLinear": 1, "Transpose": 2}}
+    profile = {"fp32": {"Conv": 8.0, "Gemm": 1.0}, "int8": {"QLinearConv": 3.0, "QGemm": 1.0}}
+    facts = ch10.graph_facts(counts, profile)
+    assert (facts["qconv"], facts["qadd"], facts["dq_file"], facts["dq_opt"]) == (2, 0, 5, 1)
+    assert facts["float_left"] == "2 Transpose" and facts["conv_share"] == "75 %"
+    assert facts["conv_fp32_ms"] == "8.0" and "no `Clip`" in facts["clip_sentence"].data
+    rows = ch10.operator_table(counts).data.splitlines()
+    assert rows[0] == "| operator | int8 file | int8 optimized |" and len(rows) == 2 + 4
+    assert "| total | 9.00 | 4.00 |" in ch10.profile_table(profile, "here", 10).data
+
+
 def test_stored_results_hold_their_provenance() -> None:
     from mbcourse.studies.trained import RESULTS_FILE, load_results
 

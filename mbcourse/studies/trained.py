@@ -14,7 +14,7 @@ Every function works on a trained network built from :mod:`mbcourse.blocks`
 * :func:`digits_for_lite`, :func:`transfer_runs`: the pretrained network fine-tuned on the
   offline digits against the same network from scratch, with equal budgets.
 
-``python -m mbcourse.studies.trained --out book/data/ch10_trained.json`` runs the heavy part
+``python -m mbcourse.studies.trained --threads 1`` runs the heavy part
 (ten seeds of transfer learning, every stage's int8 sensitivity) and writes it with its
 provenance; :func:`load_results` reads it back for the chapter.
 Taught in chapter 10 (book/10_trained_network.ipynb).
