@@ -301,13 +301,14 @@ def graph_facts(counts: Mapping[str, Mapping[str, int]], profile: Mapping[str, M
     floats = [f"{n} {op}" for op, n in opt.items()
               if not op.startswith("Q") and op != "DequantizeLinear"]
     clips = opt.get("Clip", 0) + opt.get("Relu", 0)
+    dq_opt = opt.get("DequantizeLinear", 0)
     clip = ("no `Clip` is left: each ReLU6 became its convolution's output range (uint8 from "
             "the zero point to 6)." if clips == 0
             else f"{clips} activation operators (`Clip`/`Relu`) are still there.")
     return {
         "qconv": opt.get("QLinearConv", 0), "qadd": opt.get("QLinearAdd", 0),
         "dq_file": counts["int8 file"].get("DequantizeLinear", 0),
-        "dq_opt": opt.get("DequantizeLinear", 0),
+        "dq_opt": f"{dq_opt} remain{'s' if dq_opt == 1 else ''}",
         "float_left": ", ".join(floats) or "none",
         "conv_fp32_ms": f"{sum(v for k, v in profile['fp32'].items() if 'Conv' in k):.1f}",
         "conv_int8_ms": f"{int8.get('QLinearConv', 0):.1f}",
