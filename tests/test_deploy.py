@@ -266,3 +266,134 @@ def test_evaluate_on_int8_session_via_ort_module(trained_tiny, tmp_path) -> None
     path = export_onnx(model, (1, 3, 16, 16), tmp_path / "m.onnx", dynamic_batch=True)
     result = evaluate(OrtModule(path), TensorLoader(x, y, 128), device="cpu")
     assert 0.0 <= result["accuracy"] <= 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# What ONNX Runtime runs: the optimized graph, operator counts, the profile, node -> module
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_int8(tmp_path_factory, randomise_batchnorms) -> tuple[object, object, torch.Tensor]:
+    """A small network (stride-2 depthwise convs, a residual add) in fp32 and int8 files."""
+    folder = tmp_path_factory.mktemp("graph")
+    torch.manual_seed(0)
+    net = randomise_batchnorms(tiny_mobilenet_v2(repeats=2))
+    fp32 = export_onnx(net, (1, 3, 16, 16), folder / "fp32.onnx", exporter="torchscript",
+                       dynamic_batch=True)
+    calibration = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    return fp32, quantize_int8(fp32, calibration, folder / "int8.onnx"), calibration
+
+
+def test_the_qdq_file_is_not_what_runs(tiny_int8, tmp_path) -> None:
+    from mbcourse.deploy import operator_counts, optimized_graph
+
+    fp32, int8, _ = tiny_int8
+    in_file = operator_counts(int8)
+    assert in_file["Conv"] > 0 and in_file["DequantizeLinear"] > in_file["Conv"]
+    assert "QLinearConv" not in in_file  # the file holds float ops between Q and DQ
+    runs = operator_counts(optimized_graph(int8, tmp_path / "opt.onnx"))
+    assert runs.get("QLinearConv", 0) == in_file["Conv"] and "Conv" not in runs
+    assert runs.get("DequantizeLinear", 0) < in_file["DequantizeLinear"]
+    assert list(runs.values()) == sorted(runs.values(), reverse=True)  # most frequent first
+    default = optimized_graph(fp32)
+    assert default.name == "fp32_optimized.onnx" and default.is_file()
+    with pytest.raises(FileNotFoundError, match="operator_counts: no ONNX file"):
+        operator_counts(tmp_path / "none.onnx")
+
+
+def test_profile_sums_kernel_time_per_operator(tiny_int8) -> None:
+    from mbcourse.deploy import profile_operators
+
+    _, int8, calibration = tiny_int8
+    times = profile_operators(int8, calibration[:1], runs=3, warmup=1)
+    assert "QLinearConv" in times and all(ms > 0 for ms in times.values())
+    assert list(times.values()) == sorted(times.values(), reverse=True)
+    with pytest.raises(ValueError, match=r"profile_operators: x must be an \(N, C, H, W\)"):
+        profile_operators(int8, torch.zeros(3, 16, 16))
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
+def test_node_modules_name_the_pytorch_module(
+    exporter: str, tmp_path, randomise_batchnorms
+) -> None:
+    from mbcourse.deploy import node_modules
+
+    net = randomise_batchnorms(tiny_mobilenet_v2(repeats=1))
+    path = export_onnx(net, (1, 3, 16, 16), tmp_path / "m.onnx", exporter=exporter)
+    owners = set(node_modules(path).values())
+    # (the dynamo exporter folds each BatchNorm into its conv and keeps the norm's scope)
+    assert {"stem", "blocks.0.depthwise", "head"} <= {o.rsplit(".", 1)[0] for o in owners}
+    assert all(o == "" or o.split(".")[0] in {"stem", "blocks", "head", "pool", "classifier"}
+               for o in owners)
+
+
+def test_weight_granularity_per_layer_kind(tiny_int8, tmp_path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from mbcourse.deploy import depthwise_weights
+
+    fp32, _, calibration = tiny_int8
+    depthwise = set(depthwise_weights(fp32))
+    graph = onnx.load(str(fp32)).graph
+    groups = [next((a.i for a in n.attribute if a.name == "group"), 1) for n in graph.node
+              if n.op_type == "Conv"]
+    assert len(depthwise) == sum(g > 1 for g in groups) > 0
+
+    def scale_sizes(**kwargs: object) -> tuple[set[int], set[int]]:
+        path = quantize_int8(fp32, calibration, tmp_path / "q.onnx",
+                             calibration_cache=tmp_path / "cal.json", **kwargs)
+        conv_weights = {n.input[1] for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv"}
+        scales = {i.name.removesuffix("_scale"): numpy_helper.to_array(i).size
+                  for i in onnx.load(str(path)).graph.initializer
+                  if i.name.removesuffix("_scale") in conv_weights}
+        dw = {n for k, n in scales.items() if k in depthwise}
+        other = {n for k, n in scales.items() if k not in depthwise}
+        return dw, other
+
+    dw, other = scale_sizes(per_channel=True)
+    assert min(dw) > 1 and min(other) > 1
+    dw, other = scale_sizes(per_channel=True, depthwise_per_channel=False)
+    assert dw == {1} and min(other) > 1
+    dw, other = scale_sizes(per_channel=False, depthwise_per_channel=True)
+    assert min(dw) > 1 and other == {1}
+    dw, other = scale_sizes(per_channel=False)
+    assert dw == {1} and other == {1}
+
+
+def test_quantize_only_some_modules(tiny_int8, tmp_path) -> None:
+    from mbcourse.deploy import operator_counts
+
+    fp32, whole, calibration = tiny_int8
+    part = quantize_int8(fp32, calibration, tmp_path / "part.onnx", modules=["stem"])
+    assert 0 < operator_counts(part)["QuantizeLinear"] < operator_counts(whole)["QuantizeLinear"]
+    with pytest.raises(ValueError, match=r"no operator of the graph comes from modules \['nope'\]"):
+        quantize_int8(fp32, calibration, tmp_path / "x.onnx", modules=["nope"])
+    with pytest.raises(ValueError, match="modules must be a non-empty list"):
+        quantize_int8(fp32, calibration, tmp_path / "x.onnx", modules="stem")  # type: ignore[arg-type]
+
+
+def test_logit_agreement() -> None:
+    from mbcourse.deploy import logit_agreement
+
+    ref = torch.tensor([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    same = logit_agreement(ref, ref + 5.0)  # a constant shift changes no probability
+    assert same["top1"] == 1.0 and abs(same["kl"]) < 1e-12 and same["max_abs"] == 5.0
+    flipped = logit_agreement(ref, torch.tensor([[0.0, 2.0, 0.0], [0.0, 1.0, 0.0]]))
+    assert flipped["top1"] == 0.5 and flipped["kl"] > 0
+    with pytest.raises(ValueError, match="logit_agreement: reference and logits must be"):
+        logit_agreement(ref, ref[:1])
+
+
+def test_same_padding_exports_as_constant_padding(tmp_path, randomise_batchnorms) -> None:
+    """TensorFlow SAME padding (EfficientNet-Lite) is frozen for the export's input size."""
+    import onnx
+
+    block = randomise_batchnorms(nn.Sequential(ConvNormAct(3, 8, 3, 2, padding="same"),
+                                                MBConv(8, 8, 2, 4, 5, se_ratio=0.0,
+                                                       padding="same")))
+    for exporter in ("torchscript", "dynamo"):
+        path = export_onnx(block, (1, 3, 15, 16), tmp_path / f"{exporter}.onnx",
+                           exporter=exporter, dynamic_batch=True)
+        assert "Shape" not in {n.op_type for n in onnx.load(str(path)).graph.node}
+        check_equal(block, path, (2, 3, 15, 16))
+    assert any(type(m).__name__ == "SamePad" for m in block.modules())  # the input is untouched

@@ -83,7 +83,8 @@ def test_norm_layers_as_torchvision(zoo_model: tuple[str, nn.Module]) -> None:
 
 
 def test_list_models_and_get_model() -> None:
-    assert list_models() == list(TORCHVISION_PARAMS)
+    assert list_models(lite=False) == list(TORCHVISION_PARAMS)
+    assert list_models() == [*TORCHVISION_PARAMS, *(f"efficientnet_lite{i}" for i in range(3))]
     model = get_model("efficientnet_b0", num_classes=3, width_mult=0.25, depth_mult=0.25)
     assert isinstance(model, EfficientNet) and model.classifier[1].out_features == 3
     assert isinstance(get_model("mobilenet_v2", width_mult=0.25), MobileNetV2)

