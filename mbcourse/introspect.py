@@ -33,6 +33,7 @@ from .validation import check_module, check_shape, is_int
 
 __all__ = [
     "Call",
+    "capture_outputs",
     "check_input_shape",
     "eval_mode",
     "example_input",
@@ -210,6 +211,40 @@ def trace_calls(
             handles.append(m.register_forward_pre_hook(enter(name)))
             handles.append(m.register_forward_hook(leave))
         yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def capture_outputs(modules: Iterable[tuple[str, nn.Module]]) -> Iterator[dict[str, Tensor]]:
+    """Keep what each ``(name, module)`` returns while the ``with`` block runs.
+
+    Yields a dict that fills with ``name -> output`` (the first tensor the module returned,
+    detached; a later call of the same module replaces it). Where :func:`trace_calls` keeps
+    only shapes, this keeps the tensors, for studies that read activations (chapter 10's
+    feature maps and projections). The hooks are removed on exit::
+
+        with torch.no_grad(), capture_outputs(model.named_children()) as outputs:
+            model(x)
+        outputs["features"].shape
+    """
+    watched = list(modules)
+    for name, m in watched:
+        check_module("capture_outputs", f"modules[{name!r}]", m)
+    outputs: dict[str, Tensor] = {}
+
+    def keep(name: str) -> Callable[[nn.Module, tuple[Any, ...], object], None]:
+        def hook(_: nn.Module, __: tuple[Any, ...], output: object) -> None:
+            tensors = [t for t in tree_leaves(output) if isinstance(t, Tensor)]
+            if tensors:
+                outputs[name] = tensors[0].detach()
+
+        return hook
+
+    handles = [m.register_forward_hook(keep(name)) for name, m in watched]
+    try:
+        yield outputs
     finally:
         for handle in handles:
             handle.remove()

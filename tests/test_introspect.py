@@ -8,6 +8,7 @@ from torch import nn
 
 from mbcourse.blocks import ConvNormAct, InvertedResidual, MBConv, SqueezeExcitation
 from mbcourse.introspect import (
+    capture_outputs,
     check_input_shape,
     eval_mode,
     example_input,
@@ -145,3 +146,22 @@ def test_check_input_shape_says_what_the_module_takes() -> None:
     with pytest.raises(ValueError, match=r"f: input_size must be 4 positive integers"):
         check_input_shape("f", nn.ReLU(), (1, 3, 8), name="input_size", ndim=4)
     assert check_input_shape("f", nn.ReLU(), (5, 7)) == (5, 7)  # nothing to fit
+
+
+# ------------------------------------------------------------------------- capture_outputs
+def test_capture_outputs_keeps_each_modules_tensor_and_removes_its_hooks() -> None:
+    block = MBConv(16, 16).eval()
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad(), capture_outputs([("project", block.project), ("se", block.se)]) as out:
+        y = block(x)
+    assert set(out) == {"project", "se"}
+    assert out["se"].shape == (2, block.expanded_channels, 8, 8)
+    # the block adds its input to the projection: the captured tensor is the branch alone
+    assert torch.allclose(out["project"] + x, y)
+    assert not block.project._forward_hooks and not block.se._forward_hooks
+
+
+def test_capture_outputs_names_a_non_module() -> None:
+    with pytest.raises(TypeError, match=r"capture_outputs: modules\['x'\]"):
+        with capture_outputs([("x", 3)]):  # type: ignore[list-item]
+            pass

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from ..blocks import SamePad
-from ..introspect import check_input_shape
+from ..introspect import check_input_shape, trace_calls
 from ..validation import check_bool, check_int, check_module, check_positive, is_int
 
 __all__ = [
@@ -95,22 +95,12 @@ def _freeze_same_padding(model: nn.Module, x: Tensor) -> None:
     """Replace each :class:`~mbcourse.blocks.SamePad` of ``model`` (in place) by the static
     ``nn.ZeroPad2d`` it computes for input ``x``: one constant ``Pad`` per strided conv in the
     graph, whatever the exporter (the TorchScript tracer would record the size arithmetic)."""
-    sizes: dict[str, tuple[int, int]] = {}
     pads = {name: m for name, m in model.named_modules() if isinstance(m, SamePad)}
     if not pads:
         return
-    handles = [
-        m.register_forward_pre_hook(
-            lambda _, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:]))
-        )
-        for name, m in pads.items()
-    ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    with torch.no_grad(), trace_calls(pads.items()) as calls:
+        model(x)
+    sizes = {call.name: call.in_shape[-2:] for call in calls}
     for name, pad in pads.items():
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from ..blocks import ConvNormAct, MBConv
 from ..deploy import export_onnx, logit_agreement, ort_session, quantize_int8, run_session
 from ..inference import fold_batchnorm
+from ..introspect import capture_outputs
 from ..models import efficientnet_lite0
 from ..models.imagenet import PREPROCESSING, normalize, photo_views, photos
 from ..runtime import describe_device, seed_everything
@@ -92,19 +93,9 @@ RESULTS_FILE = Path(__file__).resolve().parent / "data" / "ch10_trained.json"
 @torch.no_grad()
 def stage_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     """``{stem, stage2, ..., head: output}`` of one forward pass of ``x`` ``(N, 3, H, W)``."""
-    outputs: dict[str, Tensor] = {}
-    handles = [
-        module.register_forward_hook(
-            lambda _, __, out, name=name: outputs.__setitem__(name, out.detach().clone())
-        )
-        for name, module in model.stage_modules().items()
-    ]
-    try:
+    with capture_outputs(model.stage_modules().items()) as outputs:
         model.eval()(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return outputs
+    return {name: out.clone() for name, out in outputs.items()}
 
 
 def plot_feature_maps(outputs: dict[str, Tensor], image: np.ndarray, *, channels: int = 4
@@ -194,24 +185,18 @@ def projection_negatives(model: nn.Module, x: Tensor) -> list[dict[str, Any]]:
     """Per MBConv block: the fraction of its projection's outputs (before the residual add)
     that are negative on ``x``, and the share of their squared size (``energy``) that a ReLU
     there would erase. Rows ``{"block", "residual", "negative", "energy"}``."""
-    rows: list[dict[str, Any]] = []
-    handles = []
-    for name, block in model.named_modules():
-        if isinstance(block, MBConv):
-            def hook(_: nn.Module, __: Any, out: Tensor, name: str = name,
-                     residual: bool = block.use_residual) -> None:
-                negative = out.clamp(max=0)
-                rows.append({
-                    "block": name, "residual": residual,
-                    "negative": float((out < 0).float().mean()),
-                    "energy": float(negative.square().sum() / out.square().sum()),
-                })
-            handles.append(block.project.register_forward_hook(hook))
-    try:
+    blocks = [(name, block) for name, block in model.named_modules() if isinstance(block, MBConv)]
+    with capture_outputs((name, block.project) for name, block in blocks) as outputs:
         model.eval()(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    rows: list[dict[str, Any]] = []
+    for name, block in blocks:
+        out = outputs[name]
+        negative = out.clamp(max=0)
+        rows.append({
+            "block": name, "residual": block.use_residual,
+            "negative": float((out < 0).float().mean()),
+            "energy": float(negative.square().sum() / out.square().sum()),
+        })
     return rows
 
 
