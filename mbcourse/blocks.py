@@ -179,6 +179,22 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 # --------------------------------------------------------------------------------------------
 # Conv -> Norm -> Act
 # --------------------------------------------------------------------------------------------
+def same_padding(height: int, width: int, kernel_size: int, stride: int) -> list[int]:
+    """TensorFlow's SAME padding ``[left, right, top, bottom]`` for a ``height x width`` input
+    (see :class:`SamePad`)."""
+    pad_h = max((-(-height // stride) - 1) * stride + kernel_size - height, 0)
+    pad_w = max((-(-width // stride) - 1) * stride + kernel_size - width, 0)
+    return [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]
+
+
+@torch.fx.wrap
+def same_pad(x: Tensor, kernel_size: int, stride: int) -> Tensor:
+    """``x`` padded as TensorFlow's SAME rule pads it for a conv of ``kernel_size`` and
+    ``stride``. One node of a ``torch.fx`` graph (``torch.fx.wrap``): the padding depends on
+    the input's size, which a symbolic trace does not know."""
+    return F.pad(x, same_padding(x.shape[-2], x.shape[-1], kernel_size, stride))
+
+
 class SamePad(nn.Module):
     """TensorFlow's "SAME" padding for a strided conv: ``(N, C, H, W) -> (N, C, H + p_h, W + p_w)``.
 
@@ -200,13 +216,11 @@ class SamePad(nn.Module):
 
     def padding_for(self, height: int, width: int) -> tuple[int, int, int, int]:
         """``(left, right, top, bottom)`` for an input of ``height x width``."""
-        k, s = self.kernel_size, self.stride
-        pad_h = max((-(-height // s) - 1) * s + k - height, 0)
-        pad_w = max((-(-width // s) - 1) * s + k - width, 0)
-        return pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2
+        left, right, top, bottom = same_padding(height, width, self.kernel_size, self.stride)
+        return left, right, top, bottom
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.pad(x, self.padding_for(x.shape[-2], x.shape[-1]))
+        return same_pad(x, self.kernel_size, self.stride)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}"

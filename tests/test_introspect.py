@@ -162,6 +162,6 @@ def test_capture_outputs_keeps_each_modules_tensor_and_removes_its_hooks() -> No
 
 
 def test_capture_outputs_names_a_non_module() -> None:
-    with pytest.raises(TypeError, match=r"capture_outputs: modules\['x'\]"):
-        with capture_outputs([("x", 3)]):  # type: ignore[list-item]
-            pass
+    outputs = capture_outputs([("x", 3)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"capture_outputs: modules\['x'\]"), outputs:
+        pass

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from mbcourse import blocks
 from mbcourse.inference import calibrate_batchnorm
-from mbcourse.models import efficientnet_b0, efficientnet_v2_s, mobilenet_v2
+from mbcourse.models import efficientnet_b0, efficientnet_lite0, efficientnet_v2_s, mobilenet_v2
 
 ARCHITECTURES = ["mobilenet_v2", "efficientnet_b0", "efficientnet_v2_s"]
 FULL: dict[str, Callable[[], nn.Module]] = {
@@ -93,6 +93,10 @@ BLOCKS: dict[str, Callable[[], nn.Module]] = {
     "FusedMBConv": lambda: blocks.FusedMBConv(8, 16, 2, 4, se_ratio=0.25),
     "FusedMBConv e=1": lambda: blocks.FusedMBConv(8, 8, 1, 1),
     "StochasticDepth": lambda: blocks.StochasticDepth(0.5),
+    "SamePad": lambda: blocks.SamePad(5, 2),
+    "ConvNormAct padding='same'": lambda: blocks.ConvNormAct(8, 16, 3, 2, padding="same"),
+    "MBConv padding='same'": lambda: blocks.MBConv(8, 16, 2, 4, 5, se_ratio=0.0,
+                                                  padding="same"),
 }
 
 
@@ -105,6 +109,20 @@ def test_every_block_traces_and_scripts(name: str) -> None:
         expected = block(x)
         torch.testing.assert_close(torch.fx.symbolic_trace(block)(x), expected)
         torch.testing.assert_close(torch.jit.script(block)(x), expected)
+
+
+def test_lite0_traces_with_its_same_padding_as_graph_nodes() -> None:
+    """TensorFlow's SAME padding depends on the input size: one wrapped node per strided conv,
+    so the traced graph pads an odd-sized input as the eager network does."""
+    model, x, y = _built(efficientnet_lite0)
+    graph = torch.fx.symbolic_trace(model)
+    pads = [n for n in graph.graph.nodes if n.op == "call_function"
+            and n.target.__name__ == "same_pad"]
+    assert len(pads) == sum(isinstance(m, blocks.SamePad) for m in model.modules()) > 0
+    odd = torch.randn(1, 3, 33, 35)
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), y)
+        torch.testing.assert_close(graph(odd), model(odd))
 
 
 # -------------------------------------------------------------------- feature extraction
