@@ -412,11 +412,6 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
         "input channels: write it in C_in and C_out as the rest of the chapter, or say M = C_in, "
         "N = C_out",
     },
-    ("sections", "08_performance"): {
-        "draws fig-ch8-fusion-grid": "'MBConv against Fused-MBConv, measured here' draws a "
-        "numbered figure that no sentence refers to: refer to it with {numref} where the text "
-        "reads it",
-    },
 }
 
 
