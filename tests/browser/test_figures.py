@@ -280,10 +280,6 @@ SMALL_TEXT: dict[str, str] = {
     "fig-ch5-latency": "figsize (12, 4): 1133 px; legends and notes 8-10 pt; names 2 threads "
     "and 1 thread (see KNOWN threads)",
     "fig-ch6-memory": "figsize (14, 4.2): 1328 px; legend fontsize=8 (5.4 px at 672)",
-    "fig-ch7-digits": "figsize (10, 1.6): 763 px; 'label k' titles fontsize=9 (12 px)",
-    "fig-ch7-gates-heatmap": "figsize (13, 3.8): 952 px; titles fontsize=10",
-    "fig-ch8-fusion-grid": "studies.performance.plot_ratio_grid, figsize (13, 4.2): 1215 px; the "
-    "'within noise' note 8 pt, cell values 9 pt",
     "fig-ch9-fused-stages": "figsize (9, 3.8): 848 px; tick labels and legend fontsize=8",
     "fig-ch9-latency": "figsize (9, 3.6): 848 px; legend fontsize=8 (it may cover bars: place it "
     "outside the bars)",
@@ -294,11 +290,6 @@ TOO_WIDE: dict[str, str] = {
     "fig-ch6-params-per-stage": "figsize (13, 4): 1231 px, ticks 8.7 px at 672: one panel per "
     "row within 6.8 in",
     "fig-ch6-shares": "figsize (14, 4.2): 1328 px, stage labels 8.1 px at 672",
-    "fig-ch7-baseline-curves": "figsize (13, 3.4): 1221 px, ticks 8.8 px at 672",
-    "fig-ch7-se-accuracy": "figsize (12, 4): 1123 px, ticks 9.6 px at 672 (and one colour per r "
-    "in both panels, issue 21, Figure 25)",
-    "fig-ch8-speedups": "studies.performance.plot_speedups, figsize (9, 3.8)... 747 px: 14.4 px "
-    "at 672; at most 6.8 in",
 }
 
 
