@@ -66,6 +66,7 @@ def test_the_statistics_match_scipy_and_the_counts(facts, analysis) -> None:
     assert facts.min_flip == round(2 / 2**n, 4)
     assert facts.n_comparisons == len(COMPARISONS)
     # the cluster bootstrap counts digits, not canvases: it cannot be much below the binomial SE
+    assert facts.mv2_mean == round(100 * analysis.summaries["mv2"]["mean"], 1)
     assert facts.se_binomial > 0 and facts.se_cluster >= 0.8 * facts.se_binomial
     p = facts.mv2_acc0 / 100
     assert facts.se_binomial == pytest.approx(100 * (p * (1 - p) / facts.n_test) ** 0.5, abs=0.01)

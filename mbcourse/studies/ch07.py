@@ -130,6 +130,7 @@ class Ch7Facts:
     se_binomial: float
     se_cluster: float
     mv2_acc0: float
+    mv2_mean: float
     tcrit: float
     min_flip: float
     n_comparisons: int
@@ -250,7 +251,7 @@ def facts(study: Mapping[str, Any] | None = None, test_set: ImageDataset | None 
         command=f"`{p['command']}`", machine=f"{machine['cpu']} ({machine['cores']} cores)",
         se_binomial=round(100 * stats.binomial_se(float(hits.mean()), hits.size), 2),
         se_cluster=round(100 * stats.cluster_bootstrap_se(hits, groups), 2),
-        mv2_acc0=round(100 * float(hits.mean()), 1),
+        mv2_acc0=round(100 * float(hits.mean()), 1), mv2_mean=round(100 * s["mv2"]["mean"], 1),
         tcrit=round(stats.t_critical(len(analysis.seeds) - 1), 2),
         min_flip=round(2 / 2 ** len(analysis.seeds), 4), n_comparisons=len(tests),
         n_blocks=len(net.blocks), n_residual=sum(b.use_residual for b in net.blocks),
