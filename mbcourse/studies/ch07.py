@@ -33,6 +33,7 @@ from matplotlib.lines import Line2D
 from torch import nn
 
 from ..display import FIGURE_WIDTH_IN
+from ..introspect import eval_mode, trace_calls
 from ..measure import round_spread, time_interleaved
 from ..training.data import ImageDataset, load_cluttered_digits
 from . import stats
@@ -335,19 +336,12 @@ def _network_step(layout: torch.memory_format, device: torch.device, batch: int)
 def _widest_depthwise(batch: int) -> tuple[nn.Conv2d, tuple[int, int, int, int]]:
     """The stride-1 depthwise convolution of ``tiny_mobilenet_v2`` with the largest input."""
     net = tiny_mobilenet_v2()
-    found: dict[nn.Conv2d, tuple[int, ...]] = {}
-
-    def record(module: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        found[module] = tuple(args[0].shape)
-
-    hooks = [m.register_forward_hook(record) for m in net.modules()
-             if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1 and m.stride == (1, 1)]
-    with torch.no_grad():
-        net.eval()(torch.zeros(1, 3, 32, 32))
-    for h in hooks:
-        h.remove()
-    conv, shape = max(found.items(), key=lambda item: int(np.prod(item[1])))
-    return conv, (batch, *(int(d) for d in shape[1:]))
+    watched = [(name, m) for name, m in net.named_modules()
+               if isinstance(m, nn.Conv2d) and m.groups == m.in_channels > 1 and m.stride == (1, 1)]
+    with eval_mode(net), torch.no_grad(), trace_calls(watched) as calls:
+        net(torch.zeros(1, 3, 32, 32))
+    widest = max(calls, key=lambda call: int(np.prod(call.in_shape)))
+    return widest.module, (batch, *(int(d) for d in widest.in_shape[1:]))
 
 
 def _depthwise_step(conv: nn.Conv2d, shape: tuple[int, ...], layout: torch.memory_format,
