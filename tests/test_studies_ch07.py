@@ -118,7 +118,9 @@ def test_the_verdict_sentences_read_from_the_paired_tests(facts, analysis) -> No
 def test_for_glue_wraps_only_the_sentences(facts) -> None:
     glued = facts.for_glue()
     assert set(glued) == {f.name for f in dataclasses.fields(facts)}
-    assert isinstance(glued["family_sentence"], Markdown)
+    for name in ("family_sentence", "se_sentence_1", "se_sentence_16", "drift_sentence",
+                 "gate_verdict", "linear_sentence"):
+        assert isinstance(glued[name], Markdown), name
     assert isinstance(glued["command"], Markdown) and glued["command"].data.startswith("`")
     assert glued["n_seeds"] == facts.n_seeds and not isinstance(glued["n_seeds"], Markdown)
 

@@ -172,7 +172,7 @@ class Ch7Facts:
 
     def for_glue(self) -> dict[str, Any]:
         """The fields, with the sentences as Markdown (for ``{glue:md}`` roles)."""
-        names = [f for f in self.__dataclass_fields__ if f.endswith("sentence")]
+        names = [f for f in self.__dataclass_fields__ if "sentence" in f]
         return _markdown_fields(self, [*names, "gate_verdict", "command"])
 
 
