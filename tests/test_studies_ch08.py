@@ -164,3 +164,20 @@ def test_speedup_figure_meets_the_policy_and_its_legend_covers_no_bar() -> None:
     legend = ax.get_legend().get_window_extent(renderer)
     bars = [p.get_window_extent(renderer) for p in ax.patches if p.get_height() > 0]
     assert bars and not any(legend.overlaps(bar) for bar in bars)
+
+
+def test_show_gpu_results_of_a_stored_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list = []
+    monkeypatch.setattr(ch08, "display", shown.append)
+    rows = [_row(w, r, 0.8 if w == 16 else 1.5) for w in (16, 32) for r in (56, 112)]
+    steps = [{"stage": 1, "channels": 24, "resolution": 150, "ratio": 0.5, "spread": 0.02,
+              "precision": "float32", "layout": "channels_last"}]
+    gpu = {"device": "NVIDIA H100", "torch": "2.14.1", "date": "2026-12-07", "cuda": "13.0",
+           "cudnn": 91000, "fusion_sweep": {"batch_size": 32, "dtype": "bfloat16", "rows": rows},
+           "optimizations": _optimizations(), "train_steps": {"batch_size": 32, "rows": steps}}
+    ch08.show_gpu_results(gpu)
+    texts = [s.data for s in shown if isinstance(s, Markdown)]
+    figures = [s for s in shown if not isinstance(s, Markdown)]
+    assert len(figures) == 2 and texts[0].startswith("Measured on **NVIDIA H100**")
+    assert texts[1].startswith("On NVIDIA H100, PyTorch 2.14.1 eager, batch 32")
+    assert "stage 1 (24 channels at 150×150)" in texts[2] and "batch 32" in texts[2]

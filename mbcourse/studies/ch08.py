@@ -362,13 +362,13 @@ def plot_fusion_grids(rows: Sequence[Mapping[str, Any]], setting: Setting) -> Fi
     return fig
 
 
-def plot_optimizations(optimizations: Sequence[Mapping[str, Any]], setting: Setting,
+def plot_optimizations(optimizations: Sequence[Mapping[str, Any]], where: Setting | str,
                        resolution: int = 224) -> Figure:
     """Speed-up of each optimisation per network (:func:`plot_speedups`), titled with where
-    it was timed."""
+    it was timed (a :class:`Setting`, or a device's name when the batch is not recorded)."""
+    where = setting_title(where) if isinstance(where, Setting) else where
     fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 4.8))
-    plot_speedups(optimizations, ax=ax, title=f"Speed-ups at {resolution}×{resolution}\n"
-                                              f"{setting_title(setting)}")
+    plot_speedups(optimizations, ax=ax, title=f"Speed-ups at {resolution}×{resolution}\n{where}")
     fig.tight_layout()
     return fig
 
@@ -393,7 +393,7 @@ def show_gpu_results(gpu: Mapping[str, Any] | None, on_gpu: bool = False) -> Non
     setting = Setting(name, f"PyTorch {gpu['torch']} eager", batch=sweep["batch_size"],
                       precision=f"{sweep['dtype']} autocast", layout="channels-last")
     for fig in (plot_fusion_grids(sweep["rows"], setting),
-                plot_optimizations(gpu["optimizations"], setting)):
+                plot_optimizations(gpu["optimizations"], name)):
         display(fig)
         plt.close(fig)
     if all("spread" in r for r in sweep["rows"]):
