@@ -75,24 +75,6 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
         "cell c018-fig:": 'move the check into tests/ (or list the cell in LESSONS)',
         "cell c033:": 'move the check into tests/ (or list the cell in LESSONS)',
     },
-    ('long', '07_experiments'): {
-        "cell f17e1d65:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '07_experiments'): {
-        "cell 4a22796a:": "glue in the chapter's one hidden facts cell",
-        "cell ea8b2d94:": "glue in the chapter's one hidden facts cell",
-    },
-    ('long', '08_performance'): {
-        "cell 9e1c4285:": 'split it: bookkeeping into the package, the lesson short',
-        "cell 37c32dba:": 'split it: bookkeeping into the package, the lesson short',
-        "cell 952398c1:": 'split it: bookkeeping into the package, the lesson short',
-        "cell 59f90705:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '08_performance'): {
-        "cell 566e66aa:": "glue in the chapter's one hidden facts cell",
-        "cell 581754b3:": "glue in the chapter's one hidden facts cell",
-        "cell 4e9b4ca8:": "glue in the chapter's one hidden facts cell",
-    },
     ('long', '09_deployment'): {
         "cell d902:": 'split it: bookkeeping into the package, the lesson short',
         "cell d906:": 'split it: bookkeeping into the package, the lesson short',

@@ -40,6 +40,7 @@ from torch import nn
 
 from .. import costs
 from ..blocks import FusedMBConv, MBConv
+from ..display import FIGURE_WIDTH_IN
 from ..inference import Autocast, fold_batchnorm, optimize_for_inference
 from ..measure.timing import compare_latency, round_spread, time_interleaved, within_noise
 from ..runtime import autocast, describe_device, pick_device
@@ -484,7 +485,7 @@ def plot_ratio_grid(
     noisy = {(widths.index(int(r["width"])), resolutions.index(int(r["resolution"])))
              for r, flag in zip(rows, flags, strict=True) if flag}
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 4.2))
     if bound is None:
         logs = [abs(math.log(v)) for v in grid.flat if v > 0]
         bound = math.exp(max([*logs, 0.1]))  # symmetric around 1 on a log scale
@@ -501,7 +502,7 @@ def plot_ratio_grid(
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
                                        edgecolor=ink, linewidth=0, gid="within-noise"))
             box = {"boxstyle": "round,pad=0.15", "facecolor": fill, "edgecolor": "none"}
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=9, color=ink,
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color=ink,
                     bbox=box if (i, j) in noisy else None)
     ax.set_xticks(range(len(resolutions)), [f"{r}×{r}" for r in resolutions])
     ax.set_yticks(range(len(widths)), [str(w) for w in widths])
@@ -509,8 +510,8 @@ def plot_ratio_grid(
     if noisy:
         handle = Patch(facecolor="white", edgecolor="black", hatch="///",
                        label=f"{NOISE_LABEL}: {len(noisy)} of {len(rows)} cells")
-        ax.legend(handles=[handle], loc="upper center", bbox_to_anchor=(0.5, -0.16),
-                  fontsize=8, frameon=False)
+        ax.legend(handles=[handle], loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  frameon=False)
     bar = ax.figure.colorbar(image, ax=ax, label=label)
     ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if 1 / bound <= t <= bound]
     bar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
@@ -547,7 +548,7 @@ def plot_speedups(
              for o, flag in zip(optimizations, flags, strict=True)
              if flag and o["variant"] != _REFERENCE}
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 3.8))
+        _, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 4.2))
     width = 0.8 / len(models)
     bars, bar_flags = [], []
     for k, model in enumerate(models):
@@ -559,13 +560,13 @@ def plot_speedups(
     ax.axhline(1.0, color="black", linewidth=0.8)
     heights = [b.get_height() for b in bars if math.isfinite(b.get_height())]
     ax.set_ylim(0, 1.15 * max([*heights, 1.0]))
-    ax.set_xticks(range(len(variants)), variants, rotation=20)
-    ax.set(xlabel="variant", ylabel="speed-up over eager float32 (×)", title=title)
+    ax.set_xticks(range(len(variants)), [v.replace("+", "\n+ ") for v in variants])
+    ax.set(ylabel="speed-up over eager (×)", title=title)
     ax.legend()
     mark_within_noise(ax, bars, bar_flags)
     # The legend goes under the axes, where it can never cover a bar.
     legend = ax.get_legend()
     labels = [t.get_text() for t in legend.get_texts()]
-    ax.legend(legend.legend_handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.42),
-              ncol=len(labels), frameon=False)
+    ax.legend(legend.legend_handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3),
+              ncol=min(len(labels), 2), frameon=False)
     return ax

@@ -252,10 +252,6 @@ SMALL_TEXT: dict[str, str] = {
     "fig-ch4-sd-rates": "legend fontsize=8 (10.7 px)",
     "fig-ch5-latency": "figsize (12, 4): 1133 px; legends and notes 8-10 pt; names 2 threads "
     "and 1 thread (see KNOWN threads)",
-    "fig-ch7-digits": "figsize (10, 1.6): 763 px; 'label k' titles fontsize=9 (12 px)",
-    "fig-ch7-gates-heatmap": "figsize (13, 3.8): 952 px; titles fontsize=10",
-    "fig-ch8-fusion-grid": "studies.performance.plot_ratio_grid, figsize (13, 4.2): 1215 px; the "
-    "'within noise' note 8 pt, cell values 9 pt",
     "fig-ch9-fused-stages": "figsize (9, 3.8): 848 px; tick labels and legend fontsize=8",
     "fig-ch9-latency": "figsize (9, 3.6): 848 px; legend fontsize=8 (it may cover bars: place it "
     "outside the bars)",
@@ -266,11 +262,6 @@ TOO_WIDE: dict[str, str] = {
     "fig-ch5-stage-costs": "the chapter's plt.subplots(1, 2, figsize=(12, 4.2)): 1136 px, shrunk "
     "to 672 (viz.bar_compare's text is 12 pt now): plt.subplots(2, 1, figsize=(6.8, 8.4)) and "
     "'(top)'/'(bottom)' in the caption",
-    "fig-ch7-baseline-curves": "figsize (13, 3.4): 1221 px, ticks 8.8 px at 672",
-    "fig-ch7-se-accuracy": "figsize (12, 4): 1123 px, ticks 9.6 px at 672 (and one colour per r "
-    "in both panels, issue 21, Figure 25)",
-    "fig-ch8-speedups": "studies.performance.plot_speedups, figsize (9, 3.8)... 747 px: 14.4 px "
-    "at 672; at most 6.8 in",
 }
 
 
