@@ -93,6 +93,8 @@ BLOCKS: dict[str, Callable[[], nn.Module]] = {
     "FusedMBConv": lambda: blocks.FusedMBConv(8, 16, 2, 4, se_ratio=0.25),
     "FusedMBConv e=1": lambda: blocks.FusedMBConv(8, 8, 1, 1),
     "StochasticDepth": lambda: blocks.StochasticDepth(0.5),
+    "MobileNetV3Block": lambda: blocks.MobileNetV3Block(8, 24, 8, 5, use_se=True,
+                                                        activation=nn.Hardswish),
 }
 
 

@@ -1,4 +1,5 @@
-"""Whole networks built from :mod:`mbcourse.blocks`: MobileNetV2, EfficientNet B0-B7, V2 S/M/L.
+"""Whole networks built from :mod:`mbcourse.blocks`: MobileNetV2, MobileNetV3 Large/Small,
+EfficientNet B0-B7, EfficientNetV2 S/M/L.
 
 Each is written as its paper's architecture table and matches torchvision's model exactly:
 the same parameter count and, with torchvision's weights loaded
@@ -27,12 +28,14 @@ every channel count (rounded to multiples of 8), ``depth_mult`` every row's repe
 (``ceil(n * d)``), ``stages=k`` keeps the first ``k`` block rows.
 
 Every model exposes ``features`` (stem, blocks, head; torchvision's layout), ``avgpool``,
-``classifier`` (Dropout + Linear) and ``stage_modules()`` (``stem``, ``stage<k>``, ``head``).
-Every architecture table is a tuple ``(StemRow, StageRow, ..., StageRow, HeadRow)``: one row
-type per kind of row, shared by all the papers' tables; each row holds the class that builds
-it, and every row is used.
+``classifier`` (Dropout + Linear; MobileNetV3: Linear + h-swish + Dropout + Linear) and
+``stage_modules()`` (``stem``, ``stage<k>``, ``head``). Every architecture table is a tuple
+``(StemRow, StageRow, ..., StageRow, HeadRow)``: one row type per kind of row, shared by all
+the papers' tables (MobileNetV3's tables list one block per row: ``BneckRow``); each row holds
+the class that builds it, and every row is used.
 
-Taught in chapter 6 (book/06_whole_networks.ipynb).
+Taught in chapter 6 (book/06_whole_networks.ipynb); MobileNetV3 in chapter 4
+(book/04_mbconv.ipynb).
 """
 
 from __future__ import annotations
@@ -69,6 +72,15 @@ from .mobilenetv2 import (
     mobilenet_v2,
     mobilenet_v2_table,
 )
+from .mobilenetv3 import (
+    MOBILENET_V3_LARGE_TABLE,
+    MOBILENET_V3_SMALL_TABLE,
+    BneckRow,
+    MobileNetV3,
+    mobilenet_v3_large,
+    mobilenet_v3_small,
+    mobilenet_v3_table,
+)
 from .table import HeadRow, StageRow, StemRow, TableRow, resolve_rows, split_table
 from .weights import load_pretrained, load_torchvision_weights, torchvision_key_map
 
@@ -79,10 +91,14 @@ __all__ = [
     "EFFICIENTNET_V2_M_TABLE",
     "EFFICIENTNET_V2_S_TABLE",
     "MOBILENET_V2_TABLE",
+    "MOBILENET_V3_LARGE_TABLE",
+    "MOBILENET_V3_SMALL_TABLE",
+    "BneckRow",
     "EfficientNet",
     "EfficientNetOptions",
     "HeadRow",
     "MobileNetV2",
+    "MobileNetV3",
     "NetworkConfig",
     "StageRow",
     "StemRow",
@@ -105,6 +121,9 @@ __all__ = [
     "load_torchvision_weights",
     "mobilenet_v2",
     "mobilenet_v2_table",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "mobilenet_v3_table",
     "resolve_rows",
     "split_table",
     "torchvision_key_map",
@@ -123,6 +142,8 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_v2_s": efficientnet_v2_s,
     "efficientnet_v2_m": efficientnet_v2_m,
     "efficientnet_v2_l": efficientnet_v2_l,
+    "mobilenet_v3_large": mobilenet_v3_large,
+    "mobilenet_v3_small": mobilenet_v3_small,
 }
 
 
