@@ -405,13 +405,6 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
         "'Table 1 (EfficientNet)' is used in cell 21": "'Table 1's stage 5': say EfficientNet's "
         "Table 1 (B0's stages, shown in chapter 6)",
     },
-    ("terms", "04_mbconv"): {
-        "'Table 1 (EfficientNet)' is used in cell 3": "'the second block of Table 1's stage 5': "
-        "say EfficientNet's Table 1 (B0's stages, shown in chapter 6)",
-        "'M and N' is used in cell 7": "'Why SiLU, and why 5 × 5 kernels' counts HWM(k² + N) for M "
-        "input channels: write it in C_in and C_out as the rest of the chapter, or say M = C_in, "
-        "N = C_out",
-    },
     ("sections", "08_performance"): {
         "draws fig-ch8-fusion-grid": "'MBConv against Fused-MBConv, measured here' draws a "
         "numbered figure that no sentence refers to: refer to it with {numref} where the text "

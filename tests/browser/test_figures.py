@@ -271,8 +271,6 @@ SMALL_TEXT: dict[str, str] = {
     "panel per row (see also KNOWN threads and legends)",
     "fig-ch4-mbconv": "viz.draw_block (as Figure fig-ch0-inverted-residual)",
     "fig-ch4-no-expansion": "viz.draw_block (as Figure fig-ch0-inverted-residual)",
-    "fig-ch4-sd-mc": "annotation and legend fontsize=8 (10.7 px)",
-    "fig-ch4-sd-rates": "legend fontsize=8 (10.7 px)",
     "fig-ch5-mbconv-vs-fused": "viz.draw_mbconv_vs_fused: figsize 12.5 in (978 px), draw_block's "
     "7-8.5 pt texts (6.4 px at 672): one block per row, or both within 6.8 in at 12 pt",
     "fig-ch5-stage-costs": "viz.bar_compare, figsize (12, 4.2): 1136 px, bar labels 7 pt "
