@@ -291,10 +291,10 @@ def table_markdown(name: str = "mobilenet_v3_large", width_mult: float = 1.0) ->
 
 
 def se_width_markdown(model: MobileNetV3) -> str:
-    """:func:`se_width_rows` as a Markdown table: per SE block, ``C_in``, ``C_exp``, the
-    squeeze width and parameters, and EfficientNet's rule beside them."""
-    rows = ["| row | C_in | C_exp | S = make_divisible(C_exp // 4, 8) | SE parameters "
-            "| EfficientNet's S = max(1, C_in // 4) | its SE parameters |",
+    """:func:`se_width_rows` as a Markdown table: per SE block (numbered from 1 after the
+    stem), ``C_in``, ``C_exp``, the squeeze width ``S`` and the SE's parameters, and
+    EfficientNet's ``max(1, C_in // 4)`` with its parameters beside them."""
+    rows = ["| block | C_in | C_exp | S | SE params | S, EfficientNet's rule | its SE params |",
             "|---|---|---|---|---|---|---|"]
     for r in se_width_rows(model):
         rows.append(f"| {r.row} | {r.in_channels} | {r.expanded_channels} | {r.squeeze} | "
