@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .validation import (
+    check_bool,
     check_int,
     check_module,
     check_positive,
@@ -40,13 +41,16 @@ __all__ = [
     "ConvNormAct",
     "DepthwiseSeparableConv",
     "FusedMBConv",
+    "HardSigmoidSE",
     "InvertedResidual",
     "MBConv",
+    "MobileNetV3Block",
     "SamePad",
     "SqueezeExcitation",
     "StochasticDepth",
     "check_arguments",
     "make_divisible",
+    "mobilenet_v3_squeeze_channels",
     "record_se_gates",
 ]
 
@@ -95,6 +99,7 @@ Rule = Callable[[str, str, Any], object]
 ARGUMENT_RULES: dict[str, Rule] = {
     "in_channels": check_int,
     "out_channels": check_int,
+    "expanded_channels": check_int,
     "channels": check_int,
     "groups": check_int,
     "squeeze_channels": _check_optional_int,
@@ -106,6 +111,7 @@ ARGUMENT_RULES: dict[str, Rule] = {
     "se_ratio": functools.partial(check_probability, closed=True),
     "stochastic_depth_prob": functools.partial(check_probability, closed=False),
     "p": functools.partial(check_probability, closed=False),
+    "use_se": check_bool,
 }
 
 Init = TypeVar("Init", bound=Callable[..., None])
@@ -601,3 +607,89 @@ class FusedMBConv(nn.Module):
         if self.use_residual:
             out = x + self.stochastic_depth(out)
         return out
+
+
+# --------------------------------------------------------------------------------------------
+# MobileNetV3: the inverted residual with a hard-sigmoid SE and h-swish
+# --------------------------------------------------------------------------------------------
+def mobilenet_v3_squeeze_channels(expanded_channels: int) -> int:
+    """MobileNetV3's SE width: a quarter of the *expanded* width, rounded to a multiple of 8.
+
+    ``make_divisible(C_exp // 4, 8)`` (torchvision's rule; the paper's Section 5.3 fixes the SE
+    at 1/4 of the expansion layer's channels). EfficientNet's MBConv instead squeezes to
+    ``max(1, C_in // 4)`` of the block *input*. Taught in chapter 4 (book/04_mbconv.ipynb).
+    """
+    check_int("mobilenet_v3_squeeze_channels", "expanded_channels", expanded_channels)
+    return make_divisible(expanded_channels // 4, 8)
+
+
+class HardSigmoidSE(SqueezeExcitation):
+    """MobileNetV3's squeeze-and-excitation: :class:`SqueezeExcitation` with a hard-sigmoid gate.
+
+    ``(N, C, H, W) -> pool -> fc1 -> ReLU -> fc2 -> hard-sigmoid -> (N, C, 1, 1)``, times the
+    input. The gate ``ReLU6(x + 3) / 6`` (``nn.Hardsigmoid``) is piecewise linear: no
+    exponential, and exact in fixed point. ``squeeze_channels`` is given (MobileNetV3 uses
+    :func:`mobilenet_v3_squeeze_channels`). Taught in chapter 4 (book/04_mbconv.ipynb).
+    """
+
+    def __init__(self, channels: int, squeeze_channels: int) -> None:
+        super().__init__(channels, squeeze_channels=squeeze_channels, activation=nn.ReLU)
+        self.scale_activation = nn.Hardsigmoid()  # in place of the sigmoid
+
+
+class MobileNetV3Block(nn.Module):
+    """MobileNetV3's block ("bneck"): MobileNetV2's inverted residual with an optional SE.
+
+    ``expand 1x1 + act -> depthwise k x k + act -> (SE) -> linear project 1x1``, plus the input
+    when ``use_residual`` (stride 1 and ``C_in == C_out``). Unlike MBConv, the expanded width
+    is given as a number (the paper's "exp size" column), ``activation`` is ``nn.ReLU`` or
+    ``nn.Hardswish`` (its "NL" column: RE or HS), the SE (:class:`HardSigmoidSE`, only when
+    ``use_se``) squeezes to :func:`mobilenet_v3_squeeze_channels` of the *expanded* width, and
+    there is no stochastic depth. The expansion is absent when ``expanded_channels`` equals
+    ``in_channels``. Shapes: ``(N, C_in, H, W) -> (N, C_exp, H, W) -> (N, C_exp, H/s, W/s) ->
+    (N, C_out, H/s, W/s)``. Arguments are checked once, at construction
+    (:func:`check_arguments`). Taught in chapter 4 (book/04_mbconv.ipynb).
+    """
+
+    @check_arguments
+    def __init__(
+        self,
+        in_channels: int,
+        expanded_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        *,
+        use_se: bool = False,
+        activation: ModuleFactory = nn.ReLU,
+        norm_layer: ModuleFactory = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.expanded_channels = expanded_channels
+        self.use_residual = stride == 1 and in_channels == out_channels
+        self.expand: nn.Module = (
+            ConvNormAct(in_channels, expanded_channels, 1, activation=activation,
+                        norm_layer=norm_layer)
+            if expanded_channels != in_channels
+            else nn.Identity()
+        )
+        self.depthwise = ConvNormAct(
+            expanded_channels, expanded_channels, kernel_size, stride, groups=expanded_channels,
+            activation=activation, norm_layer=norm_layer,
+        )
+        self.se: nn.Module = (
+            HardSigmoidSE(expanded_channels, mobilenet_v3_squeeze_channels(expanded_channels))
+            if use_se
+            else nn.Identity()
+        )
+        self.project = ConvNormAct(
+            expanded_channels, out_channels, 1, activation=None, norm_layer=norm_layer
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.expand(x)
+        out = self.depthwise(out)
+        out = self.se(out)
+        out = self.project(out)  # linear bottleneck: no activation
+        return x + out if self.use_residual else out

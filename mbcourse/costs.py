@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .blocks import make_divisible
+from .blocks import make_divisible, mobilenet_v3_squeeze_channels
 
 __all__ = [
     "Cost",
@@ -31,6 +31,7 @@ __all__ = [
     "fused_mbconv",
     "inverted_residual",
     "mbconv",
+    "mobilenet_v3_block",
     "squeeze_excitation",
     "standard_conv",
 ]
@@ -239,3 +240,31 @@ def fused_mbconv(
         return fused.then(_se_cost(out_channels, in_channels, se_ratio, fused.out_size))
     fused = conv_norm_act(in_channels, expanded, kernel_size, start, stride)
     return _se_then_project(fused, expanded, in_channels, out_channels, se_ratio)
+
+
+def mobilenet_v3_block(
+    in_channels: int,
+    expanded_channels: int,
+    out_channels: int,
+    size: Size,
+    kernel_size: int = 3,
+    stride: int = 1,
+    use_se: bool = False,
+) -> Cost:
+    """MobileNetV3's block: expand to ``C_exp`` (absent if ``C_exp == C_in``), depthwise, SE,
+    linear project.
+
+    The SE (when ``use_se``) squeezes to ``make_divisible(C_exp // 4, 8)``: sized from the
+    *expanded* width, where MBConv's :func:`mbconv` uses ``max(1, C_in // 4)`` of the input.
+    Activations (ReLU, h-swish, hard-sigmoid) have no parameters and no multiply-adds here.
+    Taught in chapter 4 (book/04_mbconv.ipynb).
+    """
+    total = Cost(0, 0, _pair(size))
+    if expanded_channels != in_channels:
+        total = total.then(conv_norm_act(in_channels, expanded_channels, 1, total.out_size))
+    total = total.then(conv_norm_act(expanded_channels, expanded_channels, kernel_size,
+                                     total.out_size, stride, groups=expanded_channels))
+    if use_se:
+        squeeze = mobilenet_v3_squeeze_channels(expanded_channels)
+        total = total.then(squeeze_excitation(expanded_channels, squeeze, total.out_size))
+    return total.then(conv_norm_act(expanded_channels, out_channels, 1, total.out_size))

@@ -34,25 +34,6 @@ LESSONS: dict[tuple[str, str], str] = {}
 
 #: What the chapters still do wrong, by (check, chapter): {cell id: what to do}.
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ('glue', '04_mbconv'): {
-        "cell 6b3c4b28:": "glue in the chapter's one hidden facts cell",
-        "cell c006:": "glue in the chapter's one hidden facts cell",
-        "cell c008:": "glue in the chapter's one hidden facts cell",
-        "cell c014:": "glue in the chapter's one hidden facts cell",
-        "cell c017:": "glue in the chapter's one hidden facts cell",
-        "cell c019-fig:": "glue in the chapter's one hidden facts cell",
-        "cell c021:": "glue in the chapter's one hidden facts cell",
-    },
-    ('assert', '04_mbconv'): {
-        "cell 6b3c4b28:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c006:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c008:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c010:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c012:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c014:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c021:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c037:": 'move the check into tests/ (or list the cell in LESSONS)',
-    },
     ('long', '05_fused_mbconv'): {
         "cell c009:": 'split it: bookkeeping into the package, the lesson short',
         "cell c011:": 'split it: bookkeeping into the package, the lesson short',

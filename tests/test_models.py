@@ -47,11 +47,14 @@ TORCHVISION_PARAMS = {
     "efficientnet_v2_s": 21_458_488,
     "efficientnet_v2_m": 54_139_356,
     "efficientnet_v2_l": 118_515_272,
+    "mobilenet_v3_large": 5_483_032,
+    "mobilenet_v3_small": 2_542_856,
 }
 # torchvision's BatchNorm settings: (eps, momentum).
 NORM = {name: (1e-5, 0.1) for name in TORCHVISION_PARAMS}
 NORM.update({f"efficientnet_b{i}": (1e-3, 0.01) for i in (5, 6, 7)})
 NORM.update({f"efficientnet_v2_{s}": (1e-3, 0.1) for s in "sml"})
+NORM.update({f"mobilenet_v3_{s}": (1e-3, 0.01) for s in ("large", "small")})
 
 
 def n_params(model: nn.Module) -> int:

@@ -377,13 +377,6 @@ def term_problems(path: Path) -> list[str]:
 # chapter -> {substring of a problem line: what issue 21's second phase changes}. The tests fail
 # on anything else, and on an entry that matches no problem any more (remove it then).
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ("terms", "04_mbconv"): {
-        "'Table 1 (EfficientNet)' is used in cell 3": "'the second block of Table 1's stage 5': "
-        "say EfficientNet's Table 1 (B0's stages, shown in chapter 6)",
-        "'M and N' is used in cell 7": "'Why SiLU, and why 5 × 5 kernels' counts HWM(k² + N) for M "
-        "input channels: write it in C_in and C_out as the rest of the chapter, or say M = C_in, "
-        "N = C_out",
-    },
 }
 
 

@@ -97,6 +97,8 @@ BLOCKS: dict[str, Callable[[], nn.Module]] = {
     "ConvNormAct padding='same'": lambda: blocks.ConvNormAct(8, 16, 3, 2, padding="same"),
     "MBConv padding='same'": lambda: blocks.MBConv(8, 16, 2, 4, 5, se_ratio=0.0,
                                                   padding="same"),
+    "MobileNetV3Block": lambda: blocks.MobileNetV3Block(8, 24, 8, 5, use_se=True,
+                                                        activation=nn.Hardswish),
 }
 
 

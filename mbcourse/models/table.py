@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from torch import nn
 
@@ -136,23 +136,27 @@ class StageRow:
 
 #: Any row of a table.
 TableRow = StemRow | StageRow | HeadRow
+Row = TypeVar("Row")
 
 
 def split_table(
-    func: str, table: Sequence[TableRow]
-) -> tuple[StemRow, tuple[StageRow, ...], HeadRow]:
+    func: str, table: Sequence[Any], *, block_row: type[Row] = StageRow  # type: ignore[assignment]
+) -> tuple[StemRow, tuple[Row, ...], HeadRow]:
     """``(stem, block rows, head)`` of ``table``, or a ``ValueError`` naming ``func`` unless it
-    is ``(StemRow, StageRow, ..., HeadRow)`` with at least one block row."""
+    is ``(StemRow, StageRow, ..., HeadRow)`` with at least one block row. ``block_row`` is the
+    type of the block rows (MobileNetV3's tables have one row per block:
+    :class:`~mbcourse.models.mobilenetv3.BneckRow`)."""
     rows = tuple(table) if isinstance(table, Sequence) else ()
+    kind = block_row.__name__
     if (
         len(rows) < 3
         or not isinstance(rows[0], StemRow)
         or not isinstance(rows[-1], HeadRow)
-        or not all(isinstance(row, StageRow) for row in rows[1:-1])
+        or not all(isinstance(row, block_row) for row in rows[1:-1])
     ):
         raise ValueError(
-            f"{func}: table must be a sequence (StemRow, StageRow, ..., HeadRow) with at least "
-            f"one StageRow, got {table!r}"
+            f"{func}: table must be a sequence (StemRow, {kind}, ..., HeadRow) with at least "
+            f"one {kind}, got {table!r}"
         )
     return rows[0], rows[1:-1], rows[-1]  # type: ignore[return-value]
 

@@ -12,8 +12,10 @@ ours                         torchvision                                note
 ``B.expand`` ...             ``B.conv.k`` (``InvertedResidual``)        ``k`` = 0, 1, ...
 ``B.project.conv/.norm``     ``B.conv.k`` / ``B.conv.k+1``              MobileNetV2's bare conv+BN
 ``B.expand`` ...             ``B.block.k`` (``MBConv``/``FusedMBConv``)  ``k`` = 0, 1, ...
+                             (and MobileNetV3's block, the same way)
 ``B.se.fc1`` / ``B.se.fc2``  ``B.block.k.fc1`` / ``B.block.k.fc2``      SE keeps its names
 ``classifier.1``             ``classifier.1``                           Dropout is ``classifier.0``
+``classifier.0`` / ``.3``    ``classifier.0`` / ``.3``                  MobileNetV3's two Linears
 ===========================  =========================================  ==========================
 
 :func:`load_torchvision_weights` checks every key before it copies anything: the keys the model
@@ -34,6 +36,7 @@ from ..blocks import (
     FusedMBConv,
     InvertedResidual,
     MBConv,
+    MobileNetV3Block,
     SqueezeExcitation,
 )
 
@@ -71,7 +74,9 @@ def _map_inverted_residual(
     prefixes[f"{ours}.project.norm"] = f"{tv}.conv.{k + 1}"
 
 
-def _map_mbconv(block: MBConv | FusedMBConv, ours: str, tv: str, prefixes: dict[str, str]) -> None:
+def _map_mbconv(
+    block: MBConv | FusedMBConv | MobileNetV3Block, ours: str, tv: str, prefixes: dict[str, str]
+) -> None:
     parts = ("expand", "depthwise", "se", "project")
     if isinstance(block, FusedMBConv):
         parts = ("fused", "se", "project")
@@ -94,7 +99,7 @@ def _map_module(module: nn.Module, ours: str, tv: str, prefixes: dict[str, str])
         _map_conv_norm_act(ours, tv, prefixes)
     elif isinstance(module, InvertedResidual):
         _map_inverted_residual(module, ours, tv, prefixes)
-    elif isinstance(module, (MBConv, FusedMBConv)):
+    elif isinstance(module, (MBConv, FusedMBConv, MobileNetV3Block)):  # torchvision: ``block.k``
         _map_mbconv(module, ours, tv, prefixes)
     elif isinstance(module, nn.Sequential):  # a stage: children keep their indices
         for name, child in module.named_children():

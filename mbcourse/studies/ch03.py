@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import costs
-from ..blocks import MBConv, SqueezeExcitation, make_divisible
+from ..blocks import HardSigmoidSE, MBConv, SqueezeExcitation, mobilenet_v3_squeeze_channels
 from ..measure import count_parameters
 from ..measure.timing import Latency, round_spread
 from ..models import efficientnet_b0
@@ -272,8 +272,8 @@ def facts() -> Ch03Facts:
     later = [100 * count_parameters(m.se) / count_parameters(m) for m in b0.modules()
              if isinstance(m, MBConv) and m is not first]
     shares = {row.label: row for row in se_share_rows(b0_se_variants(("B0", 4, 1)))}
-    v3_squeeze = make_divisible(block.expanded_channels // 4, 8)
-    v3_se = costs.squeeze_excitation(block.expanded_channels, v3_squeeze).params
+    v3_squeeze = mobilenet_v3_squeeze_channels(block.expanded_channels)
+    v3_se = count_parameters(HardSigmoidSE(block.expanded_channels, v3_squeeze))
 
     return Ch03Facts(
         formula_gap=round(max(abs(ours[r] - SENET_TABLE10[r][1]) for r in SENET_TABLE10), 2),

@@ -248,8 +248,6 @@ def _svg(figure: BuiltFigure) -> SvgFigure | None:
 
 # Text drawn under 12 pt: fails at both widths. Figure id -> what is small, what to change.
 SMALL_TEXT: dict[str, str] = {
-    "fig-ch4-sd-mc": "annotation and legend fontsize=8 (10.7 px)",
-    "fig-ch4-sd-rates": "legend fontsize=8 (10.7 px)",
     "fig-ch5-latency": "figsize (12, 4): 1133 px; legends and notes 8-10 pt; names 2 threads "
     "and 1 thread (see KNOWN threads)",
     "fig-ch9-fused-stages": "figsize (9, 3.8): 848 px; tick labels and legend fontsize=8",

@@ -35,7 +35,8 @@ def build() -> Built:
             "max(1, in_channels // 4)",
         ], mistakes={
             gated // 4: "That is a quarter of the expanded width; EfficientNet uses the input "
-            "width.",
+            "width. (A quarter of the expanded width, rounded to a multiple of 8, is MobileNetV3's "
+            "rule: see the chapter's last section.)",
             192 // 4: "That is a quarter of the output width; EfficientNet uses the input width.",
         }),
         "ch4-ex-eval": choice(
