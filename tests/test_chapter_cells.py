@@ -115,28 +115,6 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
         "cell c021:": 'move the check into tests/ (or list the cell in LESSONS)',
         "cell c037:": 'move the check into tests/ (or list the cell in LESSONS)',
     },
-    ('long', '05_fused_mbconv'): {
-        "cell c009:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c011:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c018:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c018-fig:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '05_fused_mbconv'): {
-        "cell c011:": "glue in the chapter's one hidden facts cell",
-        "cell c012:": "glue in the chapter's one hidden facts cell",
-        "cell c014:": "glue in the chapter's one hidden facts cell",
-        "cell c016:": "glue in the chapter's one hidden facts cell",
-        "cell c018-fig:": "glue in the chapter's one hidden facts cell",
-    },
-    ('assert', '05_fused_mbconv'): {
-        "cell c005:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c007:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c009:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c011:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c016:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c018-fig:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c033:": 'move the check into tests/ (or list the cell in LESSONS)',
-    },
     ('long', '06_whole_networks'): {
         "cell 68627169:": 'split it: bookkeeping into the package, the lesson short',
         "cell 6aeb703a:": 'split it: bookkeeping into the package, the lesson short',

@@ -192,7 +192,7 @@ def test_latency_rows_outcome() -> None:
 
 
 def test_latency_study_times_both_blocks_on_the_cpu() -> None:
-    study = ch05.latency_study("cpu", image_size=32, batch=1, threads=1, rounds=2,
+    study = ch05.latency_sweep("cpu", image_size=32, batch=1, threads=1, rounds=2,
                                min_run_time=0.001)
     assert [r.stage for r in study.stages] == [1, 2, 3, 4, 5, 6]
     assert [r.resolution for r in study.resolutions] == [4, 8, 16]

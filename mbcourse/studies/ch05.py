@@ -7,7 +7,7 @@
 * :func:`intensity_rows`: the arithmetic intensity of each stage's three convolutions.
 * :func:`facts`: every number the chapter's prose quotes that needs no timing
   (:class:`Ch05Facts`).
-* :func:`latency_study`: both blocks timed per stage and at three resolutions
+* :func:`latency_sweep`: both blocks timed per stage and at three resolutions
   (:class:`LatencyStudy`), :func:`latency_facts` its verdict sentences (through
   :mod:`mbcourse.studies.verdicts`) beside the device's measured ridge point
   (:func:`mbcourse.studies.performance.machine_peaks`), :func:`plot_latency` its figure.
@@ -45,7 +45,7 @@ __all__ = [
     "facts",
     "intensity_rows",
     "latency_facts",
-    "latency_study",
+    "latency_sweep",
     "network_params",
     "plot_latency",
     "plot_stage_costs",
@@ -317,7 +317,7 @@ def _time_row(label: str, stage: int, c: int, e: float, k: int, res: int, *, bat
                       round_spread(lat["MBConv"], lat["Fused-MBConv"]), macs)
 
 
-def latency_study(
+def latency_sweep(
     device: torch.device | str,
     *,
     image_size: int,

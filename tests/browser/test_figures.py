@@ -277,8 +277,6 @@ SMALL_TEXT: dict[str, str] = {
     "7-8.5 pt texts (6.4 px at 672): one block per row, or both within 6.8 in at 12 pt",
     "fig-ch5-stage-costs": "viz.bar_compare, figsize (12, 4.2): 1136 px, bar labels 7 pt "
     "(5.5 px at 672)",
-    "fig-ch5-latency": "figsize (12, 4): 1133 px; legends and notes 8-10 pt; names 2 threads "
-    "and 1 thread (see KNOWN threads)",
     "fig-ch6-memory": "figsize (14, 4.2): 1328 px; legend fontsize=8 (5.4 px at 672)",
     "fig-ch7-digits": "figsize (10, 1.6): 763 px; 'label k' titles fontsize=9 (12 px)",
     "fig-ch7-gates-heatmap": "figsize (13, 3.8): 952 px; titles fontsize=10",
@@ -329,18 +327,12 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
         "(fig-ch3-se-cost)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread': the "
         "same, once",
     }
-    known[("threads", "book/05_fused_mbconv.html")] = {
-        "(fig-ch5-latency)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread, batch 2'",
-    }
     known[("legends", "book/03_squeeze_excitation.html")] = {
         "(fig-ch3-se-cost)": "the latency panel's legend (mark_within_noise) lies over 3 bars: "
         "put it outside the axes or above the bars",
     }
     # Timed figures: whether their legend meets a bar, or their log axis spans under a decade
     # (and labels its minor ticks 2×10⁰ ...), depends on the times measured in that build.
-    known[("legends", "book/05_fused_mbconv.html")] = {
-        "(fig-ch5-latency)": f"{MAY_PASS} legends inside the axes, over measured bars",
-    }
     known[("legends", "book/09_deployment.html")] = {
         "(fig-ch9-latency)": f"{MAY_PASS} legend at the upper right, over the measured bars",
         "(fig-ch9-fused-stages)": f"{MAY_PASS} legend at the upper right, over the tallest ratio",
