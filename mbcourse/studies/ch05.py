@@ -380,8 +380,8 @@ def ridge_sentence(ridge: float, dw_max: float, fused_min: float) -> str:
                 "multiply-adds cost their full price")
     if ridge < fused_min:
         return ("between the depthwise convolutions' intensities and the fused ones': the "
-                "depthwise convolutions cannot keep the arithmetic busy here either, while the "
-                "fused convolutions can")
+                "depthwise convolutions cannot keep this device's arithmetic busy, the fused "
+                "convolutions could")
     return ("above the fused convolutions' intensity too: on this device memory traffic can "
             "limit both convolutions")
 
