@@ -447,6 +447,7 @@ def plot_latency(study: LatencyStudy) -> Figure:
     and for stage 2's block at three resolutions (bottom); ratios within the noise of their
     rounds are hatched (:func:`mbcourse.viz.mark_within_noise`). Legends sit above the axes."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     from ..viz import mark_within_noise
 
@@ -465,6 +466,15 @@ def plot_latency(study: LatencyStudy) -> Figure:
     top.legend()
     mark_within_noise(top, bars, [r.result.outcome == NOISE for r in rows], label="within noise")
     top.set_ylim(0, 1.12 * max(*ratios, *(r.mac_ratio for r in rows)))
+    # the bars' own legend entry would look like the first bar: one entry per colour instead
+    drawn = dict(zip((t.get_text() for t in top.get_legend().get_texts()),
+                     top.get_legend().legend_handles, strict=True))
+    entries = {"multiply-add ratio": drawn["multiply-add ratio"],
+               "fused faster": Patch(facecolor="#9ecae1"),
+               "fused slower": Patch(facecolor="#fcbba1")}
+    if "within noise" in drawn:
+        entries["within noise"] = drawn["within noise"]
+    top.legend(list(entries.values()), list(entries))
     _legend_above(top)
 
     res = [r.resolution for r in study.resolutions]
@@ -478,6 +488,7 @@ def plot_latency(study: LatencyStudy) -> Figure:
     bottom.axhline(1.0, color="k", linewidth=1)
     bottom.set_ylim(0, 1.12 * max(max(r.ratio, r.mac_ratio) for r in study.resolutions))
     bottom.set_xscale("log", base=2)
+    bottom.margins(x=0.1)
     bottom.set_xticks(res, [f"{s}×{s}" for s in res])
     bottom.minorticks_off()
     bottom.set_xlabel(f"resolution (stage 2's block: {rows[1].width} channels, "
@@ -494,5 +505,6 @@ def _legend_above(ax: Any) -> None:
     """Move the axes' legend above the axes, clear of every bar and line."""
     legend = ax.get_legend()
     handles, labels = legend.legend_handles, [t.get_text() for t in legend.get_texts()]
-    ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.02), ncols=len(labels),
+    ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.02),
+              ncols=len(labels) if len(labels) <= 3 else 2,
               borderaxespad=0.0, frameon=False)
