@@ -159,17 +159,20 @@ def test_latency_verdicts_for_every_outcome(ratios, counts, words) -> None:
     assert "1.01×" not in lat.stage_verdict
     assert "in no stage" not in lat.stage_verdict
     assert not re.search(r"\b1 stages\b|\ball 1\b|\(\s*\)", lat.stage_verdict)
+    # Sphinx would print an apostrophe as ’, which the Colab edition would not match
+    assert "'" not in lat.stage_verdict + lat.resolution_verdict + lat.ridge_verdict
 
 
 def test_resolution_verdict_names_the_block_and_setting() -> None:
     lat = ch05.latency_facts(_study([2.0] * 6, res_ratios=(1.01, 2.0, 3.0)), PEAKS)
-    assert lat.resolution_verdict.startswith(f"For stage 2's block, on {SETTING.phrase()}")
+    assert lat.resolution_verdict.startswith(f"For the block of stage 2, on {SETTING.phrase()}")
     assert "in none of the 3 resolutions" in lat.resolution_verdict
     assert "32×32: 2.00×" in lat.resolution_verdict and "1.01" not in lat.resolution_verdict
 
 
 @pytest.mark.parametrize(("ridge", "words"), [
-    (0.2, "below even the depthwise"), (2.0, "between the depthwise"), (500.0, "above the fused"),
+    (0.2, "below even the intensity of the depthwise"), (2.0, "between the intensities"),
+    (500.0, "above the intensity of the fused"),
 ])
 def test_ridge_sentence_for_each_place(ridge: float, words: str) -> None:
     rows = ch05.intensity_rows()
@@ -177,6 +180,7 @@ def test_ridge_sentence_for_each_place(ridge: float, words: str) -> None:
     assert ch05.ridge_sentence(ridge, dw_max, fused_min).startswith(words)
     lat = ch05.latency_facts(_study([2.0] * 6), {**PEAKS, "ridge": ridge})
     assert lat.ridge_verdict.startswith(words) and lat.ridge == round(ridge, 2)
+    assert "'" not in lat.ridge_verdict  # Sphinx would print it as ’
 
 
 def test_noise_is_the_largest_spread() -> None:

@@ -375,14 +375,14 @@ def ridge_sentence(ridge: float, dw_max: float, fused_min: float) -> str:
     """Where the measured ``ridge`` point (multiply-adds per byte) lies against the depthwise
     convolutions' highest intensity and the fused convolutions' lowest."""
     if ridge <= dw_max:
-        return ("below even the depthwise convolutions' intensity: on this device memory "
-                "traffic need not limit either convolution, and the fused block's extra "
-                "multiply-adds cost their full price")
+        return ("below even the intensity of the depthwise convolutions: on this device memory "
+                "traffic need not limit either convolution, and the extra multiply-adds of the "
+                "fused block cost their full price")
     if ridge < fused_min:
-        return ("between the depthwise convolutions' intensities and the fused ones': the "
-                "depthwise convolutions cannot keep this device's arithmetic busy, the fused "
-                "convolutions could")
-    return ("above the fused convolutions' intensity too: on this device memory traffic can "
+        return ("between the intensities of the depthwise convolutions and those of the fused "
+                "ones: the depthwise convolutions cannot keep the arithmetic of this device busy, "
+                "the fused convolutions could")
+    return ("above the intensity of the fused convolutions too: on this device memory traffic can "
             "limit both convolutions")
 
 
@@ -403,7 +403,7 @@ def latency_facts(study: LatencyStudy, peaks: Mapping[str, Any],
     return Ch05Latency(
         setting=study.setting.phrase(),
         stage_verdict=stage_verdict,
-        resolution_verdict=f"For stage 2's block, o{res_verdict[1:]}",
+        resolution_verdict=f"For the block of stage 2, o{res_verdict[1:]}",
         noise=round(100 * max(r.spread for r in rows)),
         mac_ratio_min=round(min(r.mac_ratio for r in study.stages), 1),
         n_faster=outcomes.count(FASTER),
