@@ -49,6 +49,7 @@ __all__ = [
     "network_params",
     "plot_latency",
     "plot_stage_costs",
+    "ridge_sentence",
     "stage_costs",
     "v2s_stage_costs",
 ]
