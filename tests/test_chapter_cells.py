@@ -34,28 +34,6 @@ LESSONS: dict[tuple[str, str], str] = {}
 
 #: What the chapters still do wrong, by (check, chapter): {cell id: what to do}.
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ('long', '05_fused_mbconv'): {
-        "cell c009:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c011:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c018:": 'split it: bookkeeping into the package, the lesson short',
-        "cell c018-fig:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '05_fused_mbconv'): {
-        "cell c011:": "glue in the chapter's one hidden facts cell",
-        "cell c012:": "glue in the chapter's one hidden facts cell",
-        "cell c014:": "glue in the chapter's one hidden facts cell",
-        "cell c016:": "glue in the chapter's one hidden facts cell",
-        "cell c018-fig:": "glue in the chapter's one hidden facts cell",
-    },
-    ('assert', '05_fused_mbconv'): {
-        "cell c005:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c007:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c009:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c011:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c016:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c018-fig:": 'move the check into tests/ (or list the cell in LESSONS)',
-        "cell c033:": 'move the check into tests/ (or list the cell in LESSONS)',
-    },
     ('long', '09_deployment'): {
         "cell d902:": 'split it: bookkeeping into the package, the lesson short',
         "cell d906:": 'split it: bookkeeping into the package, the lesson short',

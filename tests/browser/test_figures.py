@@ -248,19 +248,13 @@ def _svg(figure: BuiltFigure) -> SvgFigure | None:
 
 # Text drawn under 12 pt: fails at both widths. Figure id -> what is small, what to change.
 SMALL_TEXT: dict[str, str] = {
-    "fig-ch5-latency": "figsize (12, 4): 1133 px; legends and notes 8-10 pt; names 2 threads "
-    "and 1 thread (see KNOWN threads)",
     "fig-ch9-fused-stages": "figsize (9, 3.8): 848 px; tick labels and legend fontsize=8",
     "fig-ch9-latency": "figsize (9, 3.6): 848 px; legend fontsize=8 (it may cover bars: place it "
     "outside the bars)",
 }
 
 # Drawn with 12-pt text but wider than the column: fine on a phone, shrunk below 16 px at 1280.
-TOO_WIDE: dict[str, str] = {
-    "fig-ch5-stage-costs": "the chapter's plt.subplots(1, 2, figsize=(12, 4.2)): 1136 px, shrunk "
-    "to 672 (viz.bar_compare's text is 12 pt now): plt.subplots(2, 1, figsize=(6.8, 8.4)) and "
-    "'(top)'/'(bottom)' in the caption",
-}
+TOO_WIDE: dict[str, str] = {}
 
 
 def _chapter_page(figure_id: str) -> str:
@@ -278,14 +272,8 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
     for figure_id, why in TOO_WIDE.items():
         page = _chapter_page(figure_id)
         known.setdefault(("text-desktop", page), {})[f"({figure_id}), shown"] = why
-    known[("threads", "book/05_fused_mbconv.html")] = {
-        "(fig-ch5-latency)": "'Latency, CPU (x86_64, 2 threads), ..., timed on 1 thread, batch 2'",
-    }
     # Timed figures: whether their legend meets a bar, or their log axis spans under a decade
     # (and labels its minor ticks 2×10⁰ ...), depends on the times measured in that build.
-    known[("legends", "book/05_fused_mbconv.html")] = {
-        "(fig-ch5-latency)": f"{MAY_PASS} legends inside the axes, over measured bars",
-    }
     known[("legends", "book/09_deployment.html")] = {
         "(fig-ch9-latency)": f"{MAY_PASS} legend at the upper right, over the measured bars",
         "(fig-ch9-fused-stages)": f"{MAY_PASS} legend at the upper right, over the tallest ratio",
