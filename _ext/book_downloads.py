@@ -1,8 +1,11 @@
 """Sphinx extension: the book's two downloads, written into the HTML build when it finishes.
 
-* ``mbcourse-notebooks.zip``: every chapter of ``_toc.yml`` as a notebook (as committed,
-  without outputs), ``references.bib``, the chapters' ``data/`` folder and a README saying how
-  to install ``mbcourse`` for them: for readers who use their own Jupyter.
+* ``mbcourse-notebooks.zip``: every chapter of ``_toc.yml`` as a notebook, the Colab edition
+  that ``colab_edition.py`` wrote into ``_build/colab`` just before (it reads like the book:
+  glued numbers as text, solutions folded; without outputs), ``references.bib``, the chapters'
+  ``data/`` folder and a README saying how to install ``mbcourse`` for them: for readers who
+  use their own Jupyter. Without that edition (the extension not loaded) the chapters' sources
+  go in instead, and the log says so.
 * ``mbcourse.pdf``: the whole book printed from the built pages by headless Chromium
   (``book_pdf.py``), with the figures, the typeset math, the exercises (widgets as their static
   text) and their solutions, a table of contents, bookmarks and page numbers.
@@ -32,6 +35,7 @@ from sphinx.util import logging
 sys.path.insert(0, str(Path(__file__).parent))
 from book_chromium import ChromiumMissingError
 from book_pdf import PDF_NAME, make_pdf, toc_pages
+from colab_edition import EDITION_FOLDER
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +56,11 @@ def _readme(repo_url: str, branch: str) -> str:
     install = f'python -m pip install "mbcourse @ git+{repo_url}@{branch}"'
     return f"""# The notebooks of the mbcourse book
 
-Every chapter as a Jupyter notebook, without outputs: running them produces the book's
-figures and numbers on your machine. They import the small package `mbcourse`; install it
-into the environment of your Jupyter (a virtual environment is best), then open the chapters:
+Every chapter as a Jupyter notebook, without outputs, written from the book as it was built:
+the text reads like the book's pages (its numbers, references and exercises; each solution
+folded until you open it), and running them produces the figures and numbers on your machine.
+They import the small package `mbcourse`; install it into the environment of your Jupyter (a
+virtual environment is best), then open the chapters:
 
 ```bash
 {install}
@@ -62,22 +68,34 @@ python -m pip install jupyterlab
 jupyter lab
 ```
 
+Without an NVIDIA GPU, install PyTorch's CPU build before `mbcourse` (pip's default torch wheel
+brings the CUDA libraries, about 6 GB):
+`python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu`.
+
 Run each notebook from this folder: chapter 8 reads `data/`. `references.bib` holds the works
 the chapters cite. The rendered book, with every output, is at the site this zip came from,
 and its source at {repo_url}.
 """
 
 
-def notebooks_zip(source: Path, out: Path, repo_url: str, branch: str) -> list[str]:
-    """Write the zip of the chapters (+ references.bib, data/, README.md); return its names."""
+def notebooks_zip(
+    source: Path, out: Path, repo_url: str, branch: str, edition: Path | None = None
+) -> list[str]:
+    """Write the zip of the chapters (+ references.bib, data/, README.md); return its names.
+
+    The chapters come from ``edition`` (a folder laid out like ``source``: ``_build/colab``)
+    when given, else from ``source`` itself.
+    """
     files: dict[str, Path] = {}
     for chapter in toc_pages(source):
-        notebook = source / Path(chapter.path).with_suffix(".ipynb")
+        notebook = (edition or source) / Path(chapter.path).with_suffix(".ipynb")
         if notebook.is_file():
             files[notebook.name] = notebook
     if not files:
-        raise ExtensionError(f"book_downloads: no chapter notebooks found under {source}")
-    book = next(iter(files.values())).parent
+        raise ExtensionError(
+            f"book_downloads: no chapter notebooks found under {edition or source}"
+        )
+    book = source / Path(toc_pages(source)[0].path).parent
     bib = book / "references.bib"
     if bib.is_file():
         files["references.bib"] = bib
@@ -116,8 +134,12 @@ def write_downloads(app: Sphinx, exception: Exception | None) -> None:
     source, outdir = Path(app.srcdir), Path(app.outdir)
     theme = app.config.html_theme_options or {}
     repo_url = theme.get("repository_url") or "https://github.com/mbcourse/mbcourse"
+    edition: Path | None = outdir.parent / EDITION_FOLDER
+    if not (edition / Path(toc_pages(source)[0].path).with_suffix(".ipynb")).is_file():
+        logger.info("book_downloads: no Colab edition in %s; the zip holds the sources", edition)
+        edition = None
     names = notebooks_zip(
-        source, outdir / ZIP_NAME, repo_url, theme.get("repository_branch") or "main"
+        source, outdir / ZIP_NAME, repo_url, theme.get("repository_branch") or "main", edition
     )
     logger.info("book_downloads: %s (%d files)", outdir / ZIP_NAME, len(names))
     pdf = outdir / PDF_NAME

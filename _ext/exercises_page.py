@@ -2,7 +2,10 @@
 
 * Serves ``exercises.js`` and ``exercises.css`` (beside this file) from ``_static/`` and loads
   them on every page: they turn the exercise cells' outputs (``mbc-exercise``, ``mbc-progress``,
-  ``mbc-summary`` elements written by ``mbcourse.exercises.page``) into live exercises.
+  ``mbc-summary`` elements written by ``mbcourse.exercises``) into live exercises. The script
+  is written with the answer tokenizer's table above it (:func:`page_script`):
+  ``window.MBCOURSE_PARSER``, from ``mbcourse.exercises.reading.PARSER``, so the page reads
+  answers with the very constants the notebook uses.
 * Writes ``<meta name="mbcourse-colab" content="...">`` on every notebook page: the Colab
   address of the page's notebook, built from ``repository`` and ``launch_buttons`` in
   ``_config.yml`` exactly as sphinx-book-theme builds its launch button. Code exercises offer it.
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 from pathlib import Path
@@ -28,20 +32,11 @@ CHAPTER = re.compile(r"(?:^|/)([0-9]+)_[^/]*$")
 
 
 def colab_url(app: Sphinx, pagename: str) -> str | None:
-    """The Colab address of a page's notebook, or None when the repository is not on GitHub."""
-    options = app.config.html_theme_options or {}
-    launch = options.get("launch_buttons", {}) or {}
-    colab = str(launch.get("colab_url", "")).strip("/")
-    match = re.match(
-        r"https?://github\.com/([^/]+)/([^/]+?)(?:\.git)?/?$",
-        str(options.get("repository_url", "")),
-    )
-    if not colab or match is None:
-        return None
-    branch = options.get("repository_branch") or "main"
-    book = str(options.get("path_to_docs", "")).strip("/")
-    path = f"{book}/{pagename}.ipynb" if book else f"{pagename}.ipynb"
-    return f"{colab}/github/{match.group(1)}/{match.group(2)}/blob/{branch}/{path}"
+    """The Colab address of a page's notebook: its Colab edition (``colab_edition.py`` holds
+    the rule, which the launch button follows too), or None when not on GitHub."""
+    from colab_edition import page_colab_url
+
+    return page_colab_url(app, pagename)
 
 
 def add_colab_meta(
@@ -74,13 +69,21 @@ def number_per_chapter(app: Sphinx, env: BuildEnvironment) -> list[str]:
     return renumbered
 
 
+def page_script() -> str:
+    """``exercises.js`` with the tokenizer's table written above it (what the page loads)."""
+    from mbcourse.exercises.reading import PARSER
+
+    table = json.dumps(PARSER, ensure_ascii=False, allow_nan=False, sort_keys=True)
+    return f"window.MBCOURSE_PARSER = {table};\n" + (HERE / "exercises.js").read_text("utf-8")
+
+
 def copy_assets(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
-    for source, target in ASSETS.items():
-        shutil.copyfile(HERE / source, static / target)
+    shutil.copyfile(HERE / "exercises.css", static / ASSETS["exercises.css"])
+    (static / ASSETS["exercises.js"]).write_text(page_script(), encoding="utf-8")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

@@ -21,8 +21,6 @@ work shares the machine: on a loaded machine, read that column).
 Cases (the reference is always torchvision's model, run the same way unless said otherwise):
 
 * ``eager inference``: both in eval mode under ``torch.inference_mode``, NCHW input.
-* ``eager, no input checks``: ours with :func:`mbcourse.blocks.check_input` patched out, against
-  ours with the checks: what the blocks' argument checks cost.
 * ``folded + channels_last``: ``optimize_for_inference(ours)`` against torchvision *eager*.
 * ``+ torch.compile``: ``optimize_for_inference(ours, compile=True)`` against torchvision eager
   (``--compile-torchvision`` adds torchvision compiled the same way, channels_last, as a row).
@@ -61,7 +59,6 @@ import datetime
 import os
 import platform
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +66,6 @@ import torch
 import torchvision
 from torch import nn
 
-import mbcourse.blocks
 from mbcourse.deploy import count_lite_changes, onnx_benchmark_rows, require, to_lite
 from mbcourse.inference import calibrate_batchnorm, optimize_for_inference
 from mbcourse.measure import (
@@ -140,17 +136,6 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: to
     return step
 
 
-@contextlib.contextmanager
-def no_input_checks() -> Iterator[None]:
-    """Patch :func:`mbcourse.blocks.check_input` out (the blocks look it up at call time)."""
-    saved = mbcourse.blocks.check_input
-    mbcourse.blocks.check_input = lambda *args, **kwargs: None
-    try:
-        yield
-    finally:
-        mbcourse.blocks.check_input = saved
-
-
 def calibrated_pair(name: str, size: int, device: torch.device) -> tuple[nn.Module, nn.Module]:
     """torchvision's model with calibrated BatchNorm statistics, and ours with its weights."""
     torch.manual_seed(0)
@@ -190,16 +175,9 @@ def _max_difference(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
 
 def _eager_cases(cases: _Cases, ours: nn.Module, ref: nn.Module, x: torch.Tensor,
                  device: torch.device) -> Step:
-    """Eager inference, and what the blocks' input checks cost; returns torchvision's step."""
+    """Eager inference, ours against torchvision's; returns torchvision's step."""
     ref_eager = inference_step(ref, x, device)
-    ours_eager = inference_step(ours, x, device)
-    cases.add("eager inference", ours_eager, ref_eager)
-
-    def unchecked() -> None:
-        with no_input_checks():
-            ours_eager()
-
-    cases.add("eager, no input checks", unchecked, ours_eager, "ours, checks on")
+    cases.add("eager inference", inference_step(ours, x, device), ref_eager)
     return ref_eager
 
 

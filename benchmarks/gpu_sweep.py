@@ -11,9 +11,17 @@ Two measurements, both as ratios of latencies timed side by side in one process
    does fusing pay on the GPU?
 2. ``optimizations``: MobileNetV2, EfficientNet-B0 and EfficientNetV2-S at 224 x 224, batch 32:
    eager float32 against channels-last, BatchNorm folding, mixed precision and ``torch.compile``.
+3. ``train_steps``: EfficientNetV2's own argument, a *training* step (forward and backward) of
+   MBConv (with SE, as in V2's MBConv stages) against Fused-MBConv (no SE) for each of
+   EfficientNetV2-S's six stages at the feature-map sizes of its 300 x 300 training images
+   (150, 75, 38, 19, 19, 10), batch 32, in float32 and mixed precision, each in the default
+   and the channels-last memory layout
+   (:func:`mbcourse.studies.performance.train_step_sweep`).
+4. ``peaks``: the device's measured matrix-product rate and copy bandwidth
+   (:func:`mbcourse.studies.performance.machine_peaks`).
 
-The file records the device, torch/CUDA/cuDNN versions and the date. The book shows a results
-file only if it was measured on CUDA
+The file records the device, torch/CUDA/cuDNN versions, the machine, the commit and the date.
+The book shows a results file only if it was measured on CUDA
 (:func:`mbcourse.studies.performance.load_gpu_results`); this script refuses to write the book's
 file from anything else.
 """
@@ -32,9 +40,12 @@ from mbcourse.models import get_model
 from mbcourse.studies.performance import (
     environment,
     fusion_sweep,
+    machine_peaks,
     optimization_ratios,
     save_results,
+    train_step_sweep,
 )
+from mbcourse.studies.stored import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK_FILE = ROOT / "book" / "data" / "gpu_results.json"
@@ -47,6 +58,10 @@ FULL = {
     "model_batch": 32,
     "model_size": 224,
     "rounds": 5,
+    "train_size": 300,
+    "train_batch": 32,
+    "train_stages": None,
+    "peaks": {"matmul_size": 8192, "copy_mib": 1024},
 }
 QUICK = {
     "resolutions": [8, 16],
@@ -56,6 +71,10 @@ QUICK = {
     "model_batch": 1,
     "model_size": 64,
     "rounds": 2,
+    "train_size": 32,
+    "train_batch": 2,
+    "train_stages": [1, 4],
+    "peaks": {"matmul_size": 128, "copy_mib": 4},
 }
 
 
@@ -101,9 +120,18 @@ def main(argv: list[str] | None = None) -> Path:
         for variant, values in ratios.items():
             optimizations.append({"model": name, "input_shape": list(shape), "variant": variant,
                                   **values})
+    print(f"training steps per EfficientNetV2-S stage on {device} ...", flush=True)
+    train_steps = train_step_sweep(
+        image_size=settings["train_size"], batch_size=settings["train_batch"], device=device,
+        amp_dtype=amp_dtype, stages=settings["train_stages"], rounds=settings["rounds"],
+    )
+    peaks = machine_peaks(device=device, rounds=settings["rounds"], **settings["peaks"])
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python benchmarks/gpu_sweep.py", *given])
     results = {
         **environment(device),
-        "command": " ".join(["gpu_sweep.py", *(sys.argv[1:] if argv is None else argv)]),
+        "command": command,
+        "provenance": provenance(command),
         "seconds": round(time.perf_counter() - started, 1),
         "fusion_sweep": {
             "batch_size": settings["sweep_batch"], "expand_ratio": 4, "channels_last": True,
@@ -111,6 +139,12 @@ def main(argv: list[str] | None = None) -> Path:
             "rows": sweep,
         },
         "optimizations": optimizations,
+        "train_steps": {
+            "image_size": settings["train_size"], "batch_size": settings["train_batch"],
+            "what": "forward + backward of mean(out**2); MBConv with SE 0.25, Fused without",
+            "rows": train_steps,
+        },
+        "peaks": peaks,
     }
     path = save_results(out, results)
     print(f"wrote {path}")

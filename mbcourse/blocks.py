@@ -4,14 +4,23 @@ Every block follows torchvision's reference implementation exactly (layer order,
 placement, bias only where there is no norm, channel rounding), so that networks assembled from
 these blocks reproduce torchvision's parameter counts and, given the same weights, its outputs.
 
+Arguments are checked once, when a block is built (:func:`check_arguments`: one line above each
+``__init__``); every ``forward`` is plain tensor code, so the blocks and the networks built from
+them work with ``torch.fx``, ``torch.export``, ``torch.compile`` and TorchScript. A network
+checks its input at its entry (:mod:`mbcourse.models`); a block called on its own with the wrong
+channel count gets PyTorch's error from its first convolution.
+
 Shapes use ``N`` for the batch, ``C`` for channels and ``H x W`` for the spatial size.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +36,7 @@ from .validation import (
 )
 
 __all__ = [
+    "ARGUMENT_RULES",
     "ConvNormAct",
     "DepthwiseSeparableConv",
     "FusedMBConv",
@@ -35,6 +45,7 @@ __all__ = [
     "SamePad",
     "SqueezeExcitation",
     "StochasticDepth",
+    "check_arguments",
     "make_divisible",
     "record_se_gates",
 ]
@@ -43,48 +54,109 @@ ModuleFactory = Callable[..., nn.Module]
 
 
 # --------------------------------------------------------------------------------------------
-# Argument checking: every message names the block, the argument and what was expected.
+# Argument checking, once, at construction: every message names the block, the argument and
+# what was expected. The forward passes are plain tensor code; a network checks its input once,
+# at its entry (mbcourse.models), so that a wrong input never reaches a conv unexplained.
 # --------------------------------------------------------------------------------------------
-def _check_stride(block: str, stride: object) -> None:
+def _check_stride(block: str, name: str, stride: object) -> None:
     if not is_int(stride) or stride not in (1, 2):
-        raise ValueError(f"{block}: stride must be 1 or 2, got {stride!r}")
+        raise ValueError(f"{block}: {name} must be 1 or 2, got {stride!r}")
 
 
-def _check_kernel(block: str, kernel_size: object) -> None:
+def _check_kernel(block: str, name: str, kernel_size: object) -> None:
     if not is_int(kernel_size) or kernel_size <= 0 or kernel_size % 2 == 0:
         raise ValueError(
-            f"{block}: kernel_size must be a positive odd integer (1, 3, 5, ...), "
-            f"got {kernel_size!r}"
+            f"{block}: {name} must be a positive odd integer (1, 3, 5, ...), got {kernel_size!r}"
         )
 
 
 PADDINGS = ("symmetric", "same")
 
 
-def _check_padding(block: str, padding: object) -> None:
+def _check_padding(block: str, name: str, padding: object) -> None:
     if padding not in PADDINGS:
-        raise ValueError(f"{block}: padding must be one of {PADDINGS}, got {padding!r}")
+        raise ValueError(f"{block}: {name} must be one of {PADDINGS}, got {padding!r}")
 
 
-def _check_expand_ratio(block: str, expand_ratio: object) -> None:
+def _check_expand_ratio(block: str, name: str, expand_ratio: object) -> None:
     if not is_number(expand_ratio) or not expand_ratio >= 1:
-        raise ValueError(f"{block}: expand_ratio must be a number >= 1, got {expand_ratio!r}")
+        raise ValueError(f"{block}: {name} must be a number >= 1, got {expand_ratio!r}")
 
 
-def check_input(block: nn.Module, x: Tensor, channels: int) -> None:
-    """Raise a clear error unless ``x`` is an ``(N, channels, H, W)`` tensor."""
-    name = type(block).__name__
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor input, got {type(x).__name__}")
-    if x.dim() != 4:
+def _check_optional_int(block: str, name: str, value: object) -> None:
+    if value is not None:
+        check_int(block, name, value)
+
+
+Rule = Callable[[str, str, Any], object]
+
+#: How each constructor argument of the blocks is checked, by its name: ``rule(block, name,
+#: value)`` raises a ``ValueError`` naming the block, the argument and what was expected.
+ARGUMENT_RULES: dict[str, Rule] = {
+    "in_channels": check_int,
+    "out_channels": check_int,
+    "channels": check_int,
+    "groups": check_int,
+    "squeeze_channels": _check_optional_int,
+    "kernel_size": _check_kernel,
+    "stride": _check_stride,
+    "expand_ratio": _check_expand_ratio,
+    "padding": _check_padding,
+    "reduction": check_positive,
+    "se_ratio": functools.partial(check_probability, closed=True),
+    "stochastic_depth_prob": functools.partial(check_probability, closed=False),
+    "p": functools.partial(check_probability, closed=False),
+}
+
+Init = TypeVar("Init", bound=Callable[..., None])
+Relation = Callable[[str, Mapping[str, Any]], None]
+
+
+def check_arguments(init: Init | None = None, /, *, relation: Relation | None = None) -> Any:
+    """Decorate a block's ``__init__`` so that its arguments are checked before it runs.
+
+    Every argument named in :data:`ARGUMENT_RULES` is checked by its rule (defaults included),
+    in the order of the signature, then ``relation(block, arguments)`` checks how arguments fit
+    together (e.g. ``groups`` dividing the channels). ``block`` in the messages is the class
+    name of the module being built. ``@check_arguments`` or ``@check_arguments(relation=...)``.
+    """
+
+    def decorate(func: Init) -> Init:
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def checked(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            block = type(self).__name__
+            for name, value in bound.arguments.items():
+                rule = ARGUMENT_RULES.get(name)
+                if rule is not None:
+                    rule(block, name, value)
+            if relation is not None:
+                relation(block, bound.arguments)
+            func(self, *args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate if init is None else decorate(init)
+
+
+def _groups_divide_channels(block: str, args: Mapping[str, Any]) -> None:
+    in_c, out_c, groups = args["in_channels"], args["out_channels"], args["groups"]
+    if in_c % groups or out_c % groups:
         raise ValueError(
-            f"{name}: expected a 4-D input (N, C, H, W) with C={channels}, "
-            f"got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
+            f"{block}: groups must divide in_channels ({in_c}) and out_channels ({out_c}), "
+            f"got {groups}"
         )
-    if x.shape[1] != channels:
+
+
+def _reduction_leaves_a_channel(block: str, args: Mapping[str, Any]) -> None:
+    channels, reduction = args["channels"], args["reduction"]
+    if args["squeeze_channels"] is None and int(channels // reduction) < 1:
         raise ValueError(
-            f"{name}: expected {channels} input channels (N, {channels}, H, W), "
-            f"got {x.shape[1]} channels in shape {tuple(x.shape)}"
+            f"{block}: reduction={reduction!r} leaves {channels} // {reduction!r} = 0 "
+            f"squeeze channels; use a reduction <= {channels}"
         )
 
 
@@ -104,9 +176,6 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new_value
 
 
-# --------------------------------------------------------------------------------------------
-# Conv -> Norm -> Act
-# --------------------------------------------------------------------------------------------
 class SamePad(nn.Module):
     """TensorFlow's "SAME" padding for a strided conv: ``(N, C, H, W) -> (N, C, H + p_h, W + p_w)``.
 
@@ -140,6 +209,9 @@ class SamePad(nn.Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
+# --------------------------------------------------------------------------------------------
+# Conv -> Norm -> Act
+# --------------------------------------------------------------------------------------------
 class ConvNormAct(nn.Sequential):
     """Convolution, BatchNorm, activation: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
 
@@ -147,10 +219,12 @@ class ConvNormAct(nn.Sequential):
     "same" size for stride 1). ``padding="same"`` is TensorFlow's rule, which weights trained
     in TensorFlow expect: a strided conv gets a :class:`SamePad` before it (``pad``) and pads
     nothing itself. The conv has no bias because the BatchNorm that follows has one.
-    ``activation=None`` makes the block linear.
+    ``activation=None`` makes the block linear. A plain ``nn.Sequential`` (``pad``, ``conv``,
+    ``norm``, ``act``): its forward is Sequential's own.
     Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
     """
 
+    @check_arguments(relation=_groups_divide_channels)
     def __init__(
         self,
         in_channels: int,
@@ -163,18 +237,6 @@ class ConvNormAct(nn.Sequential):
         norm_layer: ModuleFactory = nn.BatchNorm2d,
         padding: str = "symmetric",
     ) -> None:
-        block = "ConvNormAct"
-        check_int(block, "in_channels", in_channels)
-        check_int(block, "out_channels", out_channels)
-        _check_kernel(block, kernel_size)
-        _check_stride(block, stride)
-        check_int(block, "groups", groups)
-        _check_padding(block, padding)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{block}: groups must divide in_channels ({in_channels}) and out_channels "
-                f"({out_channels}), got {groups}"
-            )
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         tf_same = padding == "same" and stride > 1
         if tf_same:
@@ -196,10 +258,6 @@ class ConvNormAct(nn.Sequential):
         self.out_channels = out_channels
         self.stride = stride
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_input(self, x, self.in_channels)
-        return super().forward(x)
-
 
 def _make_activation(activation: ModuleFactory) -> nn.Module:
     """Build an activation in place mode when it supports it (as torchvision does)."""
@@ -219,6 +277,7 @@ class DepthwiseSeparableConv(nn.Module):
     Taught in chapter 1 (book/01_cost_of_convolution.ipynb).
     """
 
+    @check_arguments
     def __init__(
         self,
         in_channels: int,
@@ -230,14 +289,7 @@ class DepthwiseSeparableConv(nn.Module):
         norm_layer: ModuleFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        block = "DepthwiseSeparableConv"
-        check_int(block, "in_channels", in_channels)
-        check_int(block, "out_channels", out_channels)
-        _check_kernel(block, kernel_size)
-        _check_stride(block, stride)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.stride = stride
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.depthwise = ConvNormAct(
             in_channels, in_channels, kernel_size, stride, groups=in_channels,
             activation=activation, norm_layer=norm_layer,
@@ -247,7 +299,6 @@ class DepthwiseSeparableConv(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(self, x, self.in_channels)
         return self.pointwise(self.depthwise(x))
 
 
@@ -259,10 +310,14 @@ class InvertedResidual(nn.Module):
 
     ``(N, C_in, H, W) -> (N, t*C_in, H, W) -> (N, t*C_in, H/s, W/s) -> (N, C_out, H/s, W/s)``,
     plus the input when ``use_residual`` (stride 1 and ``C_in == C_out``). The expansion is
-    absent when ``expand_ratio`` is 1. The hidden width is ``round(C_in * t)``, as in torchvision.
-    Taught in chapter 2 (book/02_inverted_residuals.ipynb).
+    absent when ``expand_ratio`` is 1. The expanded ("hidden") width is ``round(C_in * t)``, as in
+    torchvision. The arguments are checked once, here (:func:`check_arguments`); the input is
+    checked at the network's entry, so a block called on its own with the wrong channel count
+    gets PyTorch's error from its first conv. Taught in chapter 2
+    (book/02_inverted_residuals.ipynb).
     """
 
+    @check_arguments
     def __init__(
         self,
         in_channels: int,
@@ -274,31 +329,24 @@ class InvertedResidual(nn.Module):
         norm_layer: ModuleFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        block = "InvertedResidual"
-        check_int(block, "in_channels", in_channels)
-        check_int(block, "out_channels", out_channels)
-        _check_stride(block, stride)
-        _check_expand_ratio(block, expand_ratio)
-        _check_kernel(block, kernel_size)
-        hidden = round(in_channels * expand_ratio)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.hidden_channels = hidden
-        self.stride = stride
+        expanded = round(in_channels * expand_ratio)  # no rounding to a multiple of 8
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.expanded_channels = expanded
         self.use_residual = stride == 1 and in_channels == out_channels
         self.expand: nn.Module = (
-            ConvNormAct(in_channels, hidden, 1, activation=nn.ReLU6, norm_layer=norm_layer)
+            ConvNormAct(in_channels, expanded, 1, activation=nn.ReLU6, norm_layer=norm_layer)
             if expand_ratio != 1
             else nn.Identity()
         )
         self.depthwise = ConvNormAct(
-            hidden, hidden, kernel_size, stride, groups=hidden,
+            expanded, expanded, kernel_size, stride, groups=expanded,
             activation=nn.ReLU6, norm_layer=norm_layer,
         )
-        self.project = ConvNormAct(hidden, out_channels, 1, activation=None, norm_layer=norm_layer)
+        self.project = ConvNormAct(
+            expanded, out_channels, 1, activation=None, norm_layer=norm_layer
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(self, x, self.in_channels)
         out = self.expand(x)
         out = self.depthwise(out)
         out = self.project(out)  # linear bottleneck: no activation
@@ -318,6 +366,7 @@ class SqueezeExcitation(nn.Module):
     Taught in chapter 3 (book/03_squeeze_excitation.ipynb).
     """
 
+    @check_arguments(relation=_reduction_leaves_a_channel)
     def __init__(
         self,
         channels: int,
@@ -327,18 +376,8 @@ class SqueezeExcitation(nn.Module):
         activation: ModuleFactory = nn.ReLU,
     ) -> None:
         super().__init__()
-        block = "SqueezeExcitation"
-        check_int(block, "channels", channels)
         if squeeze_channels is None:
-            check_positive(block, "reduction", reduction)
             squeeze_channels = int(channels // reduction)
-            if squeeze_channels < 1:
-                raise ValueError(
-                    f"{block}: reduction={reduction!r} leaves {channels} // {reduction!r} = 0 "
-                    f"squeeze channels; use a reduction <= {channels}"
-                )
-        else:
-            check_int(block, "squeeze_channels", squeeze_channels)
         self.channels = channels
         self.squeeze_channels = squeeze_channels
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -356,7 +395,6 @@ class SqueezeExcitation(nn.Module):
         return self.scale_activation(s)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(self, x, self.channels)
         return x * self.gate(x)  # scale
 
 
@@ -407,16 +445,16 @@ class StochasticDepth(nn.Module):
     Shape: ``(N, ...) -> (N, ...)``. Taught in chapter 4 (book/04_mbconv.ipynb).
     """
 
+    @check_arguments
     def __init__(self, p: float) -> None:
         super().__init__()
-        check_probability("StochasticDepth", "p", p, closed=False)
         self.p = float(p)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
         survival = 1.0 - self.p
-        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        shape = [x.shape[0]] + [1] * (x.dim() - 1)  # one draw per sample
         noise = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(survival)
         return x * noise.div_(survival)
 
@@ -427,34 +465,6 @@ class StochasticDepth(nn.Module):
 # --------------------------------------------------------------------------------------------
 # EfficientNet: MBConv
 # --------------------------------------------------------------------------------------------
-def _init_mb(
-    block: nn.Module,
-    in_channels: int,
-    out_channels: int,
-    stride: int,
-    expand_ratio: float,
-    kernel_size: int,
-    se_ratio: float,
-    stochastic_depth_prob: float,
-) -> int:
-    """Validate an MBConv-family block's arguments, set its shape attributes, return C_exp."""
-    name = type(block).__name__
-    check_int(name, "in_channels", in_channels)
-    check_int(name, "out_channels", out_channels)
-    _check_stride(name, stride)
-    _check_expand_ratio(name, expand_ratio)
-    _check_kernel(name, kernel_size)
-    check_probability(name, "se_ratio", se_ratio, closed=True)
-    check_probability(name, "stochastic_depth_prob", stochastic_depth_prob, closed=False)
-    expanded = make_divisible(in_channels * expand_ratio, 8)
-    block.in_channels = in_channels
-    block.out_channels = out_channels
-    block.expanded_channels = expanded
-    block.stride = stride
-    block.use_residual = stride == 1 and in_channels == out_channels
-    return expanded
-
-
 def _se_or_identity(channels: int, in_channels: int, se_ratio: float) -> nn.Module:
     """EfficientNet's SE: squeeze width from the block *input*, max(1, C_in * se_ratio), SiLU."""
     if se_ratio == 0:
@@ -472,9 +482,11 @@ class MBConv(nn.Module):
     ``C_in``. ``se_ratio=0`` removes the SE. Shapes: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
     ``activation`` (SiLU) is that of the expansion and the depthwise conv (EfficientNet-Lite:
     ReLU6), ``padding`` that of the depthwise conv (:class:`ConvNormAct`).
-    Taught in chapter 4 (book/04_mbconv.ipynb).
+    Arguments are checked once, at construction (:func:`check_arguments`). Taught in chapter 4
+    (book/04_mbconv.ipynb).
     """
 
+    @check_arguments
     def __init__(
         self,
         in_channels: int,
@@ -490,11 +502,10 @@ class MBConv(nn.Module):
         padding: str = "symmetric",
     ) -> None:
         super().__init__()
-        _check_padding(type(self).__name__, padding)
-        expanded = _init_mb(
-            self, in_channels, out_channels, stride, expand_ratio, kernel_size,
-            se_ratio, stochastic_depth_prob,
-        )
+        expanded = make_divisible(in_channels * expand_ratio, 8)
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.expanded_channels = expanded
+        self.use_residual = stride == 1 and in_channels == out_channels
         self.expand: nn.Module = (
             ConvNormAct(in_channels, expanded, 1, activation=activation, norm_layer=norm_layer)
             if expanded != in_channels
@@ -511,7 +522,6 @@ class MBConv(nn.Module):
         self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(self, x, self.in_channels)
         out = self.expand(x)
         out = self.depthwise(out)
         out = self.se(out)
@@ -531,9 +541,11 @@ class FusedMBConv(nn.Module):
     ``C_in``; otherwise a single ``k x k + SiLU`` conv straight to ``C_out``. Residual with
     stochastic depth exactly when stride is 1 and ``C_in == C_out``. EfficientNetV2 uses no SE
     here (``se_ratio=0``, the default). Shapes: ``(N, C_in, H, W) -> (N, C_out, H/s, W/s)``.
-    Taught in chapter 5 (book/05_fused_mbconv.ipynb).
+    Arguments are checked once, at construction (:func:`check_arguments`). Taught in chapter 5
+    (book/05_fused_mbconv.ipynb).
     """
 
+    @check_arguments
     def __init__(
         self,
         in_channels: int,
@@ -547,10 +559,10 @@ class FusedMBConv(nn.Module):
         norm_layer: ModuleFactory = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        expanded = _init_mb(
-            self, in_channels, out_channels, stride, expand_ratio, kernel_size,
-            se_ratio, stochastic_depth_prob,
-        )
+        expanded = make_divisible(in_channels * expand_ratio, 8)
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.expanded_channels = expanded
+        self.use_residual = stride == 1 and in_channels == out_channels
         if expanded != in_channels:
             self.fused = ConvNormAct(
                 in_channels, expanded, kernel_size, stride,
@@ -570,7 +582,6 @@ class FusedMBConv(nn.Module):
         self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_input(self, x, self.in_channels)
         out = self.fused(x)  # expansion and spatial mixing in one regular conv
         out = self.se(out)
         out = self.project(out)

@@ -34,8 +34,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .introspect import check_input_shape
 from .runtime import autocast, pick_device
-from .validation import check_bool, check_int, check_module, is_shape
+from .validation import check_bool, check_int, check_module
 
 __all__ = [
     "Autocast",
@@ -151,11 +152,7 @@ def calibrate_batchnorm(
     """
     func = "calibrate_batchnorm"
     check_module(func, "model", model)
-    if not is_shape(input_shape):
-        raise ValueError(
-            f"{func}: input_shape must be a sequence of positive integers such as "
-            f"(4, 3, 224, 224), got {input_shape!r}"
-        )
+    shape = check_input_shape(func, model, input_shape)
     check_int(func, "batches", batches)
     device = pick_device() if device is None else torch.device(device)
     model.to(device).train()
@@ -166,7 +163,7 @@ def calibrate_batchnorm(
         module.momentum = None  # cumulative average over the calibration batches
     try:
         for _ in range(batches):
-            model(torch.randn(tuple(input_shape), device=device))
+            model(torch.randn(shape, device=device))
     finally:
         for module, momentum in zip(norms, momenta, strict=True):
             module.momentum = momentum

@@ -19,6 +19,7 @@ __all__ = [
     "check_module",
     "check_positive",
     "check_probability",
+    "check_shape",
     "is_int",
     "is_number",
     "is_shape",
@@ -42,6 +43,22 @@ def is_shape(value: object) -> bool:
         and len(value) >= 2
         and all(is_int(s) and s > 0 for s in value)
     )
+
+
+def check_shape(
+    func: str, name: str, value: Any, *, ndim: int | None = None
+) -> tuple[int, ...]:
+    """``value`` as a tuple of ints if it is a tensor shape (:func:`is_shape`; exactly ``ndim``
+    entries when given), else a ``ValueError``: the one check of every ``input_shape`` argument.
+    """
+    if ndim is None:
+        ok, expected = is_shape(value), "a sequence of positive integers such as (1, 3, 224, 224)"
+    else:
+        ok = is_shape(value) and len(value) == ndim
+        expected = f"{ndim} positive integers" + (" (N, C, H, W)" if ndim == 4 else "")
+    if not ok:
+        raise ValueError(f"{func}: {name} must be {expected}, got {value!r}")
+    return tuple(int(s) for s in value)
 
 
 def check_module(func: str, name: str, value: Any) -> nn.Module:

@@ -25,11 +25,11 @@ PACKAGE = ROOT / "mbcourse"
 #: Lower layers first. A unit may import units of lower layers only (and itself).
 LAYERS: list[set[str]] = [
     {"runtime", "validation", "display"},  # leaves: torch / IPython only
-    {"blocks"},
+    {"blocks", "introspect"},  # introspect: the one tracer, eval_mode, device/dtype, shape fit
     {"costs"},
     {"models"},
-    {"measure", "inference", "training", "viz"},
-    {"deploy"},  # ONNX export, ONNX Runtime, int8: uses inference, measure and training data
+    {"measure", "inference", "training"},
+    {"deploy", "viz"},  # deploy: ONNX, int8; viz: figures, with measure's counts
     {"studies"},
     {"exercises"},
 ]
@@ -118,6 +118,34 @@ def test_leaf_modules_import_nothing_from_the_package() -> None:
     for unit in LAYERS[0]:
         path = PACKAGE / f"{unit}.py"
         assert _imported_modules(path) == set(), unit
+
+
+# ------------------------------------------------------------------- one introspection layer
+#: Looking into a running module is introspect's job: forward hooks are registered there (and in
+#: blocks.record_se_gates, which records the SE gates' values, not calls), and a mode is restored
+#: with introspect.eval_mode, never with ``module.train(was_training)`` (which resets every
+#: submodule to the parent's flag).
+HOOK_OWNERS = {"mbcourse/introspect.py", "mbcourse/blocks.py"}
+
+
+def _package_sources() -> list[tuple[str, str]]:
+    return [
+        (str(path.relative_to(ROOT)), path.read_text(encoding="utf-8"))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    ]
+
+
+def test_forward_hooks_live_in_the_introspection_layer() -> None:
+    hooking = sorted(
+        name for name, text in _package_sources()
+        if "register_forward_hook" in text or "register_forward_pre_hook" in text
+    )
+    assert set(hooking) <= HOOK_OWNERS, f"use mbcourse.introspect.trace_calls in {hooking}"
+
+
+def test_modes_are_restored_by_eval_mode() -> None:
+    resetting = sorted(name for name, text in _package_sources() if "was_training" in text)
+    assert not resetting, f"use mbcourse.introspect.eval_mode in {resetting}"
 
 
 def test_the_import_reader_sees_relative_and_nested_imports() -> None:

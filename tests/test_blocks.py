@@ -82,15 +82,15 @@ def test_residual_exactly_when_stride_1_and_equal_channels(
 
 def test_inverted_residual_structure_follows_the_paper() -> None:
     m = InvertedResidual(24, 32, stride=2, expand_ratio=6)
-    assert m.hidden_channels == 144
+    assert m.expanded_channels == 144
     assert m.expand.conv.kernel_size == (1, 1) and isinstance(m.expand.act, nn.ReLU6)
     assert m.depthwise.conv.groups == 144 and m.depthwise.conv.stride == (2, 2)
     assert isinstance(m.depthwise.act, nn.ReLU6)
     assert not hasattr(m.project, "act")  # linear bottleneck
     # t = 1: no expansion (MobileNetV2's first bottleneck)
     assert isinstance(InvertedResidual(32, 16, expand_ratio=1).expand, nn.Identity)
-    # hidden width is round(C_in * t), not rounded to a multiple of 8
-    assert InvertedResidual(10, 10, expand_ratio=2.5).hidden_channels == 25
+    # the expanded width is round(C_in * t), not rounded to a multiple of 8
+    assert InvertedResidual(10, 10, expand_ratio=2.5).expanded_channels == 25
 
 
 def test_linear_bottleneck_output_can_be_negative() -> None:

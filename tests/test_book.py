@@ -44,12 +44,28 @@ def test_notebook_is_committed_without_outputs(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_first_code_cell_installs_only_in_colab_from_the_configured_repository(path: Path) -> None:
+    """The one install block (tools/set_repository.py), for mbcourse or mbcourse[EXTRA]: in
+    Colab only, from the configured repository, with Colab's packages as pip constraints."""
     nb = nbformat.read(path, as_version=4)
     first = next(c for c in nb.cells if c.cell_type == "code").source
     url, branch = set_repository.repository()
-    assert '"google.colab" in sys.modules' in first
-    assert set_repository.install_target(url, branch) in first
+    head, spec, _ = set_repository.split_first_cell(first)
+    assert head == set_repository.install_block(url, branch, spec)
+    assert re.fullmatch(r"mbcourse(\[[\w-]+\])?", spec)
+    assert '"google.colab" in sys.modules' in head and "--format=freeze" in head
+    assert set_repository.install_target(url, branch) in head
     assert "pick_device" in first and "seed_everything" in first
+
+
+def test_install_block_is_generic_over_extras() -> None:
+    plain = set_repository.install_block("https://github.com/o/r", "main")
+    extra = set_repository.install_block("https://github.com/o/r", "main", "mbcourse[pretrained]")
+    assert 'f"mbcourse @ {source}"' in plain and 'f"mbcourse[pretrained] @ {source}"' in extra
+    assert '"pretrained" extra' in extra and "git+https://github.com/o/r@main" in extra
+    assert all(len(line) <= 100 for line in (plain + extra).splitlines())
+    head, spec, rest = set_repository.split_first_cell(extra + "\nimport torch\n")
+    assert (head, spec, rest) == (extra, "mbcourse[pretrained]", "import torch\n")
+    compile(extra, "<install block>", "exec")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -242,3 +242,71 @@ def test_shard_sampler_partitions_without_repeats() -> None:
     shards = [list(ShardSampler(11, rank=r, world_size=3)) for r in range(3)]
     assert sorted(i for shard in shards for i in shard) == list(range(11))
     assert [len(ShardSampler(11, rank=r, world_size=3)) for r in range(3)] == [4, 4, 3]
+
+
+# --------------------------------------------------------------------------------------------
+# Cluttered digits
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cluttered() -> tuple[data.ImageDataset, data.ImageDataset]:
+    return data.load_cluttered_digits(200, 150, seed=3)
+
+
+def test_resize_bilinear_is_interpolates_half_pixel_rule() -> None:
+    import torch.nn.functional as F
+
+    pixels = data._digits_arrays()[0][:5].astype(np.float64) / 16.0
+    for size in (12, 16, 20):
+        ours = data.resize_bilinear(pixels, size)
+        theirs = F.interpolate(torch.from_numpy(pixels)[:, None], size=size, mode="bilinear",
+                               align_corners=False)[:, 0].numpy()
+        np.testing.assert_allclose(ours, theirs, atol=1e-12)
+
+
+def test_cluttered_shapes_labels_and_sources(cluttered) -> None:
+    train, test = cluttered
+    assert len(train) == 200 and len(test) == 150
+    assert train.images.shape == (200, 3, 32, 32) and train.images.dtype == torch.uint8
+    x, y = test[0]
+    assert x.shape == (3, 32, 32) and 0 <= y <= 9
+    pixels, labels = data._digits_arrays()
+    # each canvas's label is the label of its source digit; train and test sources are disjoint
+    assert torch.equal(test.labels, torch.from_numpy(labels)[test.groups])
+    assert set(train.groups.tolist()).isdisjoint(test.groups.tolist())
+    _, test_src = stratified_split(labels, 0.5, 0)
+    assert set(test.groups.tolist()) <= set(test_src.tolist())
+    assert len(pixels) == 1797
+    xs, _ = train.tensors()
+    assert torch.allclose(xs.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
+
+
+def test_cluttered_test_set_is_fixed_and_training_set_follows_the_seed(cluttered) -> None:
+    train3, test3 = cluttered
+    train4, test4 = data.load_cluttered_digits(200, 150, seed=4)
+    again3, _ = data.load_cluttered_digits(200, 150, seed=3)
+    assert torch.equal(test3.images, test4.images) and torch.equal(test3.labels, test4.labels)
+    assert not torch.equal(train3.images, train4.images)
+    assert torch.equal(train3.images, again3.images)
+
+
+def test_cluttered_through_get_dataset_and_loaders() -> None:
+    train, test = get_dataset("cluttered", image_size=32, channels=1, seed=1)
+    assert train.images.shape[1:] == (1, 32, 32) and len(test) == 5000
+    with pytest.raises(ValueError, match="the cluttered digits need image_size >= 20"):
+        get_dataset("cluttered", image_size=16)
+    train_loader, _ = get_loaders("cluttered", batch_size=500, seed=1)
+    assert isinstance(train_loader, TensorLoader)
+
+
+def test_cluttered_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="load_cluttered_digits: n_train must be a positive"):
+        data.load_cluttered_digits(0, 10)
+    with pytest.raises(ValueError, match="load_cluttered_digits: channels must be 1 or 3"):
+        data.load_cluttered_digits(10, 10, channels=2)
+    with pytest.raises(ValueError, match="load_cluttered_digits: test_fraction"):
+        data.load_cluttered_digits(10, 10, test_fraction=1.0)
+    with pytest.raises(ValueError, match="render_cluttered: sizes"):
+        data.render_cluttered(np.zeros((3, 8, 8)), 2, np.random.default_rng(0), canvas=16)
+    with pytest.raises(ValueError, match="ImageDataset: groups must have shape"):
+        data.ImageDataset(torch.zeros(2, 1, 4, 4), torch.zeros(2), torch.zeros(1), torch.ones(1),
+                          ("a",), groups=torch.zeros(3))

@@ -43,20 +43,6 @@ from mbcourse.studies.experiments import tiny_efficientnet, tiny_mobilenet_v2
 from mbcourse.training.data import TensorLoader, load_digits
 from mbcourse.training.train import evaluate, fit
 
-
-def _randomise_batchnorms(model: nn.Module) -> nn.Module:
-    """Non-trivial BatchNorm statistics and affine parameters, as training would leave."""
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=gen) + 0.5)
-            m.bias.data.copy_(torch.randn(c, generator=gen) * 0.1)
-    return model.eval()
-
-
 BLOCKS = {
     "ConvNormAct": (lambda: ConvNormAct(8, 16, 3, 2), (2, 8, 12, 12)),
     "DepthwiseSeparableConv": (lambda: DepthwiseSeparableConv(8, 16, 3, 1), (2, 8, 12, 12)),
@@ -72,9 +58,11 @@ BLOCKS = {
 
 
 @pytest.mark.parametrize("name", list(BLOCKS))
-def test_every_block_exports_and_ort_matches_eager(name: str, tmp_path) -> None:
+def test_every_block_exports_and_ort_matches_eager(
+    name: str, tmp_path, randomise_batchnorms
+) -> None:
     build, shape = BLOCKS[name]
-    block = _randomise_batchnorms(build())
+    block = randomise_batchnorms(build())
     path = export_onnx(block, shape, tmp_path / "block.onnx")
     assert path.is_file()
     diff = check_equal(block, path, shape, atol=1e-4)
@@ -84,8 +72,8 @@ def test_every_block_exports_and_ort_matches_eager(name: str, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
-def test_dynamic_batch_accepts_any_batch(exporter: str, tmp_path) -> None:
-    block = _randomise_batchnorms(MBConv(8, 8, 1, 4))
+def test_dynamic_batch_accepts_any_batch(exporter: str, tmp_path, randomise_batchnorms) -> None:
+    block = randomise_batchnorms(MBConv(8, 8, 1, 4))
     path = export_onnx(block, (1, 8, 10, 10), tmp_path / "b.onnx", exporter=exporter,
                        dynamic_batch=True)
     for n in (1, 5):
@@ -97,10 +85,12 @@ def test_dynamic_batch_accepts_any_batch(exporter: str, tmp_path) -> None:
                                                 (efficientnet_b0, "dynamo"),
                                                 (efficientnet_v2_s, "torchscript")],
                          ids=lambda b: getattr(b, "__name__", b))
-def test_models_export_and_match_on_small_inputs(build, exporter: str, tmp_path) -> None:
+def test_models_export_and_match_on_small_inputs(
+    build, exporter: str, tmp_path, randomise_batchnorms
+) -> None:
     """The networks, at 64 x 64 to stay quick (V2-S with the faster TorchScript exporter)."""
     torch.manual_seed(0)
-    model = _randomise_batchnorms(build(num_classes=10))
+    model = randomise_batchnorms(build(num_classes=10))
     shape = (1, 3, 64, 64)
     path = export_onnx(model, shape, tmp_path / "m.onnx", exporter=exporter)
     session = ort_session(path, threads=1, optimized_path=tmp_path / "m_opt.onnx")
@@ -140,8 +130,10 @@ def test_trained_net_matches_and_int8_stays_close(trained_tiny, tmp_path) -> Non
     assert not (tmp_path / "int8_prep.onnx").exists()
 
 
-def test_quantize_with_fixed_batch_feeds_calibration_in_that_batch(tmp_path) -> None:
-    net = _randomise_batchnorms(tiny_mobilenet_v2(repeats=1))
+def test_quantize_with_fixed_batch_feeds_calibration_in_that_batch(
+    tmp_path, randomise_batchnorms
+) -> None:
+    net = randomise_batchnorms(tiny_mobilenet_v2(repeats=1))
     fp32 = export_onnx(net, (4, 3, 16, 16), tmp_path / "f.onnx", exporter="torchscript")
     int8 = quantize_int8(fp32, torch.randn(8, 3, 16, 16))
     assert run_session(int8, torch.randn(4, 3, 16, 16)).shape == (4, 10)
@@ -162,8 +154,8 @@ def test_calibration_reader_yields_batches_then_none() -> None:
     assert digits_calibration(10, image_size=12).shape == (10, 3, 12, 12)
 
 
-def test_ort_module_runs_in_compare_latency_with_eager(tmp_path) -> None:
-    block = _randomise_batchnorms(MBConv(8, 8, 1, 4))
+def test_ort_module_runs_in_compare_latency_with_eager(tmp_path, randomise_batchnorms) -> None:
+    block = randomise_batchnorms(MBConv(8, 8, 1, 4))
     variants = deployment_variants(block, (1, 8, 16, 16), calibration=torch.randn(4, 8, 16, 16),
                                    threads=1, folder=tmp_path)
     assert list(variants) == ["eager", "optimize_for_inference", "ORT fp32", "ORT int8"]
@@ -230,10 +222,10 @@ def test_wrong_input_shape_errors_name_the_function_and_shapes(tmp_path) -> None
         ort_session(path, threads=0)
 
 
-def test_check_equal_raises_when_outputs_differ(tmp_path) -> None:
-    block = _randomise_batchnorms(ConvNormAct(4, 4, 3))
+def test_check_equal_raises_when_outputs_differ(tmp_path, randomise_batchnorms) -> None:
+    block = randomise_batchnorms(ConvNormAct(4, 4, 3))
     path = export_onnx(block, (1, 4, 6, 6), tmp_path / "c.onnx", exporter="torchscript")
-    changed = _randomise_batchnorms(ConvNormAct(4, 4, 3))  # other weights
+    changed = randomise_batchnorms(ConvNormAct(4, 4, 3))  # other weights
     with pytest.raises(OnnxMismatchError, match=r"check_equal: .* differs .* more than atol"):
         check_equal(changed, path, (1, 4, 6, 6))
 
@@ -280,11 +272,11 @@ def test_evaluate_on_int8_session_via_ort_module(trained_tiny, tmp_path) -> None
 # What ONNX Runtime runs: the optimized graph, operator counts, the profile, node -> module
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tiny_int8(tmp_path_factory) -> tuple[object, object, torch.Tensor]:
+def tiny_int8(tmp_path_factory, randomise_batchnorms) -> tuple[object, object, torch.Tensor]:
     """A small network (stride-2 depthwise convs, a residual add) in fp32 and int8 files."""
     folder = tmp_path_factory.mktemp("graph")
     torch.manual_seed(0)
-    net = _randomise_batchnorms(tiny_mobilenet_v2(repeats=2))
+    net = randomise_batchnorms(tiny_mobilenet_v2(repeats=2))
     fp32 = export_onnx(net, (1, 3, 16, 16), folder / "fp32.onnx", exporter="torchscript",
                        dynamic_batch=True)
     calibration = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
@@ -320,10 +312,12 @@ def test_profile_sums_kernel_time_per_operator(tiny_int8) -> None:
 
 
 @pytest.mark.parametrize("exporter", ["dynamo", "torchscript"])
-def test_node_modules_name_the_pytorch_module(exporter: str, tmp_path) -> None:
+def test_node_modules_name_the_pytorch_module(
+    exporter: str, tmp_path, randomise_batchnorms
+) -> None:
     from mbcourse.deploy import node_modules
 
-    net = _randomise_batchnorms(tiny_mobilenet_v2(repeats=1))
+    net = randomise_batchnorms(tiny_mobilenet_v2(repeats=1))
     path = export_onnx(net, (1, 3, 16, 16), tmp_path / "m.onnx", exporter=exporter)
     owners = set(node_modules(path).values())
     # (the dynamo exporter folds each BatchNorm into its conv and keeps the norm's scope)
@@ -390,13 +384,13 @@ def test_logit_agreement() -> None:
         logit_agreement(ref, ref[:1])
 
 
-def test_same_padding_exports_as_constant_padding(tmp_path) -> None:
+def test_same_padding_exports_as_constant_padding(tmp_path, randomise_batchnorms) -> None:
     """TensorFlow SAME padding (EfficientNet-Lite) is frozen for the export's input size."""
     import onnx
 
-    block = _randomise_batchnorms(nn.Sequential(ConvNormAct(3, 8, 3, 2, padding="same"),
-                                                MBConv(8, 8, 2, 4, 5, se_ratio=0.0,
-                                                       padding="same")))
+    block = randomise_batchnorms(nn.Sequential(ConvNormAct(3, 8, 3, 2, padding="same"),
+                                               MBConv(8, 8, 2, 4, 5, se_ratio=0.0,
+                                                      padding="same")))
     for exporter in ("torchscript", "dynamo"):
         path = export_onnx(block, (1, 3, 15, 16), tmp_path / f"{exporter}.onnx",
                            exporter=exporter, dynamic_batch=True)

@@ -1,4 +1,5 @@
-"""The book's downloads: the PDF of the whole book and the notebooks zip (_ext/book_downloads.py).
+"""The book's downloads: the PDF of the whole book and the notebooks zip (_ext/book_downloads.py);
+the zip holds the Colab edition of the chapters (``_build/colab``, ``_ext/colab_edition.py``).
 
 The tests of the built files need the built book (``_build/html``, or ``MBCOURSE_BOOK_HTML``);
 without it they skip, saying why, except in CI (``CI=true`` or ``MBCOURSE_REQUIRE_BROWSER=1``),
@@ -17,9 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = Path(os.environ.get("MBCOURSE_BOOK_HTML", ROOT / "_build" / "html")).resolve()
-REQUIRED = os.environ.get("CI") == "true" or os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
 sys.path.insert(0, str(ROOT / "_ext"))
+from built_book import HTML, built  # noqa: E402
 
 book_downloads = pytest.importorskip("book_downloads", reason="needs Sphinx (.[book])")
 from book_pdf import PDF_NAME, toc_pages  # noqa: E402
@@ -33,13 +33,7 @@ TEX = re.compile(  # TeX commands, $$, or $...$ around something
 
 
 def _built(name: str) -> Path:
-    path = HTML / name
-    if not path.is_file():
-        reason = f"no {path}: build the book (README's book command; the PDF needs chromium)"
-        if REQUIRED:
-            pytest.fail(reason + " (CI)", pytrace=False)
-        pytest.skip(reason)
-    return path
+    return built(HTML / name, "the PDF needs chromium")
 
 
 def _notebook(chapter_path: str) -> Path:
@@ -126,16 +120,22 @@ def test_pdf_contents_entries_link_to_their_chapters(pdf_pages: list[str]) -> No
 
 
 def test_pdf_holds_every_figure() -> None:
-    """As many images as the chapters' pages show from _images/ (the figures code drew)."""
+    """As many drawings as the chapters' pages show from _images/ (the figures code drew).
+
+    Chromium prints an SVG figure as a form XObject and a raster one (or a raster inside
+    an SVG) as an image XObject, so both kinds count.
+    """
     pypdf = pytest.importorskip("pypdf")
+    pdf = _built(PDF_NAME)  # first: without a built book this skips (or fails in CI)
     figures = sum(
         len(re.findall(r'<img[^>]+src="[^"]*_images/', (HTML / c.path).read_text(encoding="utf-8")))
         for c in CHAPTERS
     )
     images = 0
-    for page in pypdf.PdfReader(_built(PDF_NAME)).pages:
+    for page in pypdf.PdfReader(pdf).pages:
         xobjects = page.get("/Resources", {}).get("/XObject", {})
-        images += sum(x.get_object().get("/Subtype") == "/Image" for x in xobjects.values())
+        drawn = (x.get_object().get("/Subtype") for x in xobjects.values())
+        images += sum(kind in ("/Image", "/Form") for kind in drawn)
     assert figures > 0 and images >= figures
 
 
@@ -195,11 +195,13 @@ def test_notebooks_zip_holds_every_chapter_and_the_references() -> None:
         folder = book_downloads.ZIP_FOLDER
         for chapter in CHAPTERS:
             notebook = _notebook(chapter.path)
-            if notebook.is_file():
+            if notebook.is_file():  # the zip holds the Colab edition, not the MyST source
+                edition = HTML.parent / "colab" / Path(chapter.path).with_suffix(".ipynb")
                 member = f"{folder}/{notebook.name}"
                 assert member in names
-                assert archive.read(member) == notebook.read_bytes()
+                assert archive.read(member) == edition.read_bytes()
                 assert json.loads(archive.read(member))["nbformat"] == 4
+                assert "{glue:text}" not in archive.read(member).decode()
         assert f"{folder}/references.bib" in names
         readme = archive.read(f"{folder}/README.md").decode()
         assert "pip install" in readme and "mbcourse @ git+" in readme
@@ -233,6 +235,16 @@ def test_notebooks_zip_of_a_small_book_is_reproducible(tmp_path: Path) -> None:
         tmp_path, tmp_path / "1.zip", "https://github.com/o/r", "main"
     )
     assert names == ["README.md", "a.ipynb", "b.ipynb", "data/r.json", "references.bib"]
+    # with an edition folder (the Colab edition), its notebooks go in instead of the sources
+    edition = tmp_path / "colab"
+    (edition / "book").mkdir(parents=True)
+    (edition / "book" / "a.ipynb").write_text('{"edition": 1}', encoding="utf-8")
+    (edition / "book" / "b.ipynb").write_text('{"edition": 2}', encoding="utf-8")
+    book_downloads.notebooks_zip(tmp_path, tmp_path / "e.zip", "https://github.com/o/r", "main",
+                                 edition)
+    with zipfile.ZipFile(tmp_path / "e.zip") as archive:
+        assert archive.read("mbcourse-notebooks/b.ipynb") == b'{"edition": 2}'
+        assert archive.read("mbcourse-notebooks/data/r.json") == b"{}"
     book_downloads.notebooks_zip(tmp_path, tmp_path / "2.zip", "https://github.com/o/r", "main")
     assert (tmp_path / "1.zip").read_bytes() == (tmp_path / "2.zip").read_bytes()
     with zipfile.ZipFile(tmp_path / "1.zip") as archive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,22 +18,35 @@ from mbcourse.blocks import (
     record_se_gates,
 )
 from mbcourse.measure import count_parameters
+from mbcourse.studies import experiments
 from mbcourse.studies.experiments import (
+    COMPARISONS,
+    VARIANTS,
     Comparison,
     ExperimentNet,
     Run,
     Stage,
+    StudyConfig,
+    analyse_study,
     attach_se,
     compare,
+    fused_match,
+    gate_statistics,
+    load_study,
     make_nonlinear_bottleneck,
+    network_costs,
     remove_shortcut,
+    reproduction_errors,
     run_seeds,
+    run_study,
     se_gates_per_class,
     summarize,
     t_critical,
     t_two_sided_p,
     tiny_efficientnet,
     tiny_mobilenet_v2,
+    train_one,
+    unpack_hits,
 )
 from mbcourse.training.data import get_dataset
 
@@ -270,3 +284,168 @@ def test_se_gates_per_class(digits8) -> None:
     assert torch.allclose(gates[names[0]][3], recorded[names[0]].mean(0), atol=1e-5)
     with pytest.raises(ValueError, match="no SqueezeExcitation"):
         se_gates_per_class(tiny_mobilenet_v2(), x, y)
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 7's study: variants, matching, gate statistics, deterministic runs, the store
+# --------------------------------------------------------------------------------------------
+def test_docstring_resolutions_are_the_feature_maps() -> None:
+    """ExperimentNet's stages run at 32, 16 and 8 pixels on the 32 x 32 canvases."""
+    sizes = []
+    net = VARIANTS["en"].build().eval()
+    hooks = [b.register_forward_hook(lambda m, i, o: sizes.append(o.shape[-1]))
+             for b in net.blocks]
+    net(torch.randn(1, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    assert sorted(set(sizes), reverse=True) == [32, 16, 8]
+
+
+def test_fused_variants_are_fused_match_picks() -> None:
+    for name, target in (("fused_params", "params"), ("fused_macs", "macs")):
+        ratios, achieved = fused_match(target)
+        assert dict(VARIANTS[name].options)["expand_ratios"] == ratios
+        assert abs(achieved - 1) < 0.03  # matched within 3 %
+    costs_en = network_costs(VARIANTS["en"].build())
+    for name, key in (("fused_params", "params"), ("fused_macs", "macs")):
+        net = VARIANTS[name].build()
+        assert sum(isinstance(b, FusedMBConv) for b in net.blocks) == 3  # stages 1 and 2
+        assert network_costs(net)[key] == pytest.approx(costs_en[key], rel=0.03)
+    with pytest.raises(ValueError, match="fused_match: target must be"):
+        fused_match("latency")
+
+
+def test_comparisons_name_existing_variants() -> None:
+    names = set(VARIANTS) | {experiments.GATES_FIRST, experiments.GATES_LAST}
+    for name, (a, b, matched) in COMPARISONS.items():
+        assert a in names and b in names and matched, name
+    assert experiments.GATE_VARIANT in VARIANTS
+
+
+def test_gate_statistics_class_share() -> None:
+    torch.manual_seed(0)
+    net = tiny_efficientnet(se_reduction=4, repeats=1).eval()
+    for m in net.modules():  # every gate sigmoid(0) = 0.5 whatever the input: share 0
+        if isinstance(m, SqueezeExcitation):
+            nn.init.zeros_(m.fc2.weight)
+            nn.init.zeros_(m.fc2.bias)
+    x = torch.randn(40, 3, 16, 16)
+    y = torch.arange(40) % 10
+    flat = gate_statistics(net, x, y, batch_size=16)
+    assert all(s["class_share"] == 0.0 and s["mean"] == pytest.approx(0.5) for s in flat.values())
+    # inputs that differ only by class: class-mean gates differ, the share is large
+    torch.manual_seed(0)
+    net = tiny_efficientnet(se_reduction=4, repeats=1).eval()
+    x = torch.stack([torch.full((3, 16, 16), float(c) - 4.5) for c in y.tolist()])
+    shares = gate_statistics(net, x, y)
+    assert all(s["class_share"] == pytest.approx(1.0) for s in shares.values())
+    # the class means agree with se_gates_per_class
+    means = se_gates_per_class(net, x, y)
+    for name, s in shares.items():
+        assert torch.allclose(s["class_means"], means[name], atol=1e-5)
+    with pytest.raises(ValueError, match="gate_statistics: the model has no"):
+        gate_statistics(tiny_mobilenet_v2(), x, y)
+
+
+TINY = StudyConfig(n_train=64, n_test=48, epochs=1, batch_size=32, seeds=(0, 1))
+
+
+def test_train_one_is_deterministic_and_leaves_torch_as_it_was() -> None:
+    threads = torch.get_num_threads()
+    a = train_one("en_se16", 0, TINY, keep_hits=True, keep_gate_means=True)
+    b = train_one("en_se16", 0, TINY)
+    c = train_one("en_se16", 1, TINY)
+    assert torch.get_num_threads() == threads
+    assert not torch.are_deterministic_algorithms_enabled()
+    for key in ("correct", "train_loss", "init_checksum", "train_sha256", "gate_share"):
+        assert a[key] == b[key], key
+    assert a["train_sha256"] != c["train_sha256"] and a["init_checksum"] != c["init_checksum"]
+    hits = unpack_hits(a["hits"], a["n_test"])
+    assert hits.sum() == a["correct"] and a["test_accuracy"] == pytest.approx(hits.mean())
+    assert len(a["gate_means"]) == 2 and len(next(iter(a["gate_means"].values()))) == 10
+    with pytest.raises(ValueError, match="train_one: unknown variant"):
+        train_one("resnet", 0, TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("study") / "ch7.json"
+    study = run_study(TINY, variants=["mv2", "mv2_relu6", "en", "en_se16"], out=out,
+                      command="pytest")
+    assert load_study(path=out)["runs"] == study["runs"]
+    return study
+
+
+def test_run_study_stores_provenance_and_every_run(tiny_study) -> None:
+    p = tiny_study["provenance"]
+    assert p["command"] == "pytest" and "commit" in p and p["versions"]["torch"]
+    assert p["machine"]["threads"] == 1 and p["machine"]["cpu"]
+    assert len(tiny_study["runs"]) == 4 * 2
+    assert {(r["variant"], r["seed"]) for r in tiny_study["runs"]} == {
+        (v, s) for v in ("mv2", "mv2_relu6", "en", "en_se16") for s in (0, 1)}
+    assert tiny_study["variants"]["en"]["params"] == network_costs(VARIANTS["en"].build())["params"]
+    assert len(tiny_study["data"]["test_sha256"]) == 64
+    assert sum("hits" in r for r in tiny_study["runs"]) == 4  # the first seed of each
+
+
+def test_run_study_resumes(tiny_study, tmp_path: Path) -> None:
+    partial = {**tiny_study, "runs": tiny_study["runs"][:5]}
+    calls = []
+    monkey = experiments._train_task
+
+    def counting(task):
+        calls.append(task[:2])
+        return monkey(task)
+
+    experiments._train_task = counting
+    try:
+        again = run_study(TINY, variants=["mv2", "mv2_relu6", "en", "en_se16"],
+                          resume=partial, out=tmp_path / "x.json")
+    finally:
+        experiments._train_task = monkey
+    assert len(calls) == 3 and len(again["runs"]) == 8
+
+
+def test_analyse_study_pairs_seeds_and_adjusts(tiny_study) -> None:
+    analysis = analyse_study(tiny_study)
+    assert analysis.seeds == (0, 1)
+    assert set(analysis.tests) == {"linear vs ReLU6", "SE r = 16 vs none",
+                                   "SE gates: last vs first module"}
+    test = analysis.tests["linear vs ReLU6"]
+    by = {(r["variant"], r["seed"]): r["test_accuracy"] for r in tiny_study["runs"]}
+    assert test.differences == pytest.approx([by[("mv2", s)] - by[("mv2_relu6", s)]
+                                              for s in (0, 1)])
+    assert test.family_size == 3
+    assert len(analysis.gate_shares) == len(
+        [m for m in VARIANTS["en_se16"].build().modules() if isinstance(m, SqueezeExcitation)])
+
+
+def test_reproduction_errors_say_what_differs(tiny_study) -> None:
+    runs = [r for r in tiny_study["runs"] if r["variant"] == "mv2"]
+    same = [dict(r) for r in runs]
+    assert reproduction_errors(tiny_study, same, same_machine=True) == []
+    assert reproduction_errors(tiny_study, same, same_machine=False) == []
+    off = dict(runs[0], correct=runs[0]["correct"] + 1)
+    assert "must be equal" in reproduction_errors(tiny_study, [off], same_machine=True)[0]
+    drift = dict(runs[0], test_accuracy=runs[0]["test_accuracy"] + 0.5)
+    (error,) = reproduction_errors(tiny_study, [drift], same_machine=False)
+    assert "seed standard deviations" in error and "from the stored mean" in error
+    first = dict(runs[0], train_loss=[runs[0]["train_loss"][0] * 1.1])
+    (error,) = reproduction_errors(tiny_study, [first], same_machine=False)
+    assert "first-epoch loss" in error
+    wrong_data = dict(runs[0], train_sha256="0" * 64)
+    assert "training canvases differ" in reproduction_errors(tiny_study, [wrong_data], True)[0]
+    wrong_init = dict(runs[0], init_checksum=runs[0]["init_checksum"] + 1)
+    assert "initial weights differ" in reproduction_errors(tiny_study, [wrong_init], True)[0]
+
+
+def test_load_study_rejects_files_it_cannot_read(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": 1}')
+    with pytest.raises(ValueError, match="lacks"):
+        load_study(path=bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        load_study(path=bad)
+    with pytest.raises(FileNotFoundError, match=r"find_stored: nothing\.json is not in"):
+        experiments.stored.find_stored("nothing.json", download=False)

@@ -27,20 +27,6 @@ from mbcourse.runtime import autocast
 TOL = {"rtol": 1e-4, "atol": 1e-4}
 
 
-def _randomise_batchnorms(model: nn.Module) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics and affine parameters (as training would)."""
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(c, generator=gen) + 0.5)
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(c, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(c, generator=gen) * 0.1)
-    return model.eval()
-
-
 BLOCKS = {
     "ConvNormAct": lambda: ConvNormAct(8, 16, 3, 2),
     "DepthwiseSeparableConv": lambda: DepthwiseSeparableConv(8, 16),
@@ -53,11 +39,11 @@ BLOCKS = {
 
 @pytest.mark.parametrize("name", list(BLOCKS))
 def test_folding_keeps_block_outputs(
-    name: str, device: torch.device, monkeypatch: pytest.MonkeyPatch
+    name: str, device: torch.device, monkeypatch: pytest.MonkeyPatch, randomise_batchnorms
 ) -> None:
     # TF32 convolutions (cuDNN's default) round the folded and unfolded weights differently
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    block = _randomise_batchnorms(BLOCKS[name]()).to(device)
+    block = randomise_batchnorms(BLOCKS[name]()).to(device)
     x = torch.randn(2, 8, 12, 12, device=device)
     with torch.no_grad():
         expected = block(x)
@@ -67,8 +53,8 @@ def test_folding_keeps_block_outputs(
     torch.testing.assert_close(got, expected, **TOL)
 
 
-def test_folding_copies_and_leaves_the_model_alone() -> None:
-    block = _randomise_batchnorms(InvertedResidual(8, 16, 2)).train()
+def test_folding_copies_and_leaves_the_model_alone(randomise_batchnorms) -> None:
+    block = randomise_batchnorms(InvertedResidual(8, 16, 2)).train()
     before = {k: v.clone() for k, v in block.state_dict().items()}
     folded = fold_batchnorm(block)
     assert block.training and not folded.training
@@ -79,8 +65,8 @@ def test_folding_copies_and_leaves_the_model_alone() -> None:
     assert folded.project.conv.bias is not None and block.project.conv.bias is None
 
 
-def test_batchnorm_without_a_conv_before_it_is_kept() -> None:
-    net = _randomise_batchnorms(nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 1)))
+def test_batchnorm_without_a_conv_before_it_is_kept(randomise_batchnorms) -> None:
+    net = randomise_batchnorms(nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 4, 1)))
     folded = fold_batchnorm(net)
     assert count_batchnorms(folded) == 1
     x = torch.randn(1, 3, 5, 5)
@@ -93,8 +79,8 @@ def test_batchnorm_without_a_conv_before_it_is_kept() -> None:
     [mobilenet_v2, efficientnet_b0, efficientnet_v2_s],
     ids=["mobilenet_v2", "efficientnet_b0", "efficientnet_v2_s"],
 )
-def test_optimized_models_match_eager(builder: object) -> None:
-    model = _randomise_batchnorms(builder())  # type: ignore[operator]
+def test_optimized_models_match_eager(builder: object, randomise_batchnorms) -> None:
+    model = randomise_batchnorms(builder())  # type: ignore[operator]
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = model(x)
@@ -104,8 +90,8 @@ def test_optimized_models_match_eager(builder: object) -> None:
     torch.testing.assert_close(got, expected, **TOL)
 
 
-def test_channels_last_is_preserved() -> None:
-    fast = optimize_for_inference(_randomise_batchnorms(mobilenet_v2()))
+def test_channels_last_is_preserved(randomise_batchnorms) -> None:
+    fast = optimize_for_inference(randomise_batchnorms(mobilenet_v2()))
     weights = [m.weight for m in fast.modules() if isinstance(m, nn.Conv2d)]
     assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
     seen: list[torch.Tensor] = []
@@ -132,8 +118,8 @@ def test_exported_at_top_level_not_from_models() -> None:
 
 
 @pytest.mark.slow
-def test_compiled_block_matches_eager() -> None:
-    block = _randomise_batchnorms(InvertedResidual(8, 8, 1, 4))
+def test_compiled_block_matches_eager(randomise_batchnorms) -> None:
+    block = randomise_batchnorms(InvertedResidual(8, 8, 1, 4))
     x = torch.randn(1, 8, 8, 8)
     fast = optimize_for_inference(block, compile=True)
     with torch.no_grad():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -18,7 +19,10 @@ from mbcourse.models import (
     MOBILENET_V2_TABLE,
     EfficientNet,
     EfficientNetOptions,
+    HeadRow,
     MobileNetV2,
+    StageRow,
+    StemRow,
     efficientnet_b0,
     efficientnet_config,
     efficientnet_v2_s,
@@ -113,8 +117,11 @@ def test_mobilenet_v2_width_multipliers_match_torchvision(width: float) -> None:
 
 # ---------------------------------------------------------------------------------- tables
 def test_mobilenet_v2_table_is_the_papers_table_2() -> None:
-    rows = [(r.expand_ratio, r.out_channels, r.layers, r.stride) for r in MOBILENET_V2_TABLE]
-    assert all(r.block is InvertedResidual and r.kernel == 3 for r in MOBILENET_V2_TABLE)
+    stem, *blocks, head = MOBILENET_V2_TABLE
+    assert stem == StemRow(0, kernel=3, stride=2, resolution=224, out_channels=32)
+    assert head == HeadRow(8, kernel=1, resolution=7, out_channels=1280)
+    rows = [(r.expand_ratio, r.out_channels, r.layers, r.stride) for r in blocks]
+    assert all(r.block is InvertedResidual and r.kernel == 3 for r in blocks)
     assert rows == [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                     (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
     lines = mobilenet_v2_table()
@@ -126,9 +133,38 @@ def test_mobilenet_v2_table_is_the_papers_table_2() -> None:
     assert lines[-2]["operator"] == "avgpool 7x7" and lines[-1]["c"] == "k"
 
 
+def test_every_row_of_a_table_is_used_stem_and_head_included() -> None:
+    stem, *blocks, head = MOBILENET_V2_TABLE
+    table = (replace(stem, kernel=5, out_channels=16), *blocks, replace(head, out_channels=640))
+    model = MobileNetV2(table=table, width_mult=0.5)
+    assert model.features[0].conv.kernel_size == (5, 5)
+    assert model.features[0].out_channels == 8  # 16 x 0.5
+    assert model.features[-1].out_channels == model.last_channel == 640  # x max(1, 0.5)
+    for bad in (MOBILENET_V2_TABLE[1:], MOBILENET_V2_TABLE[:-1], (stem, head), (stem, *blocks)):
+        with pytest.raises(ValueError, match=r"MobileNetV2: table must be a sequence \(StemRow"):
+            MobileNetV2(table=bad)
+    b0 = efficientnet_config("efficientnet_b0")
+    assert (b0.stem_kernel, b0.stem_stride, b0.head_kernel) == (3, 2, 1)
+
+
+def test_blocks_are_built_from_rows_by_keyword() -> None:
+    row = MOBILENET_V2_TABLE[2]  # t=6, c=24, n=2, s=2
+    assert row.label == "bottleneck6, k3x3"
+    with pytest.raises(ValueError, match="make_block: resolve the table first"):
+        row.make_block(0)
+    resolved = replace(row, in_channels=16)
+    built = [resolved.make_block(i) for i in range(row.layers)]
+    assert [(b.in_channels, b.out_channels, b.stride, b.expanded_channels) for b in built] == [
+        (16, 24, 2, 96), (24, 24, 1, 144)]
+    assert [(b.in_channels, b.stride) for b in mobilenet_v2().features[2:4]] == [(16, 2), (24, 1)]
+    se_row = replace(EFFICIENTNET_B0_TABLE[2], in_channels=16)  # MBConv6, k3x3, 24, SE0.25
+    block = se_row.make_block(1, se_ratio=se_row.se_ratio, stochastic_depth_prob=0.1)
+    assert block.stochastic_depth.p == 0.1 and block.se.squeeze_channels == 6  # 24 // 4
+
+
 def test_mobilenet_v2_stage_indices_follow_the_table() -> None:
     model = mobilenet_v2(width_mult=0.5)
-    assert [len(ix) for ix in model.stage_indices] == [r.layers for r in MOBILENET_V2_TABLE]
+    assert [len(ix) for ix in model.stage_indices] == [r.layers for r in MOBILENET_V2_TABLE[1:-1]]
     flat = [i for ix in model.stage_indices for i in ix]
     assert flat == list(range(1, len(model.features) - 1))
     assert [r.out_channels for r in model.table] == [8, 16, 16, 32, 48, 80, 160]  # rounded c/2
@@ -147,8 +183,9 @@ def test_efficientnet_b0_table_is_the_papers_table_1() -> None:
         1, "Conv3x3", 224, 32, 1)
     assert (last.stage, last.operator, last.resolution, last.out_channels, last.layers) == (
         9, "Conv1x1 & Pooling & FC", 7, 1280, 1)
+    assert isinstance(first, StemRow) and isinstance(last, HeadRow)
     assert first.block is last.block is ConvNormAct
-    assert all(r.block is MBConv for r in blocks)
+    assert all(isinstance(r, StageRow) and r.block is MBConv for r in blocks)
     assert [(r.label, r.resolution, r.out_channels, r.layers) for r in blocks] == [
         ("MBConv1, k3x3, SE0.25", 112, 16, 1),
         ("MBConv6, k3x3, SE0.25", 112, 24, 2),

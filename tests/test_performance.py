@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,15 +20,22 @@ from mbcourse.inference import calibrate_batchnorm
 from mbcourse.studies.experiments import tiny_efficientnet
 from mbcourse.studies.performance import (
     GPU_RESULTS_KEYS,
+    achieved_fraction,
     block_pair,
     environment,
+    fusion_results,
     fusion_sweep,
     load_gpu_results,
+    machine_peaks,
     optimization_ratios,
     plot_ratio_grid,
     plot_speedups,
     save_results,
+    speedup_results,
+    train_step_sweep,
+    v2s_stage_pairs,
 )
+from mbcourse.studies.verdicts import NOISE, Setting, speed_summary
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +171,10 @@ def test_gpu_sweep_dry_run_on_cpu(gpu_sweep, tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert set(GPU_RESULTS_KEYS) <= set(data) and data["device_type"] == "cpu"
     assert len(data["fusion_sweep"]["rows"]) == 4
+    steps = data["train_steps"]["rows"]  # stages 1 and 4 in the dry run, both layouts, float32
+    assert {(r["stage"], r["layout"], r["precision"]) for r in steps} == {
+        (st, lay, "float32") for st in (1, 4) for lay in ("contiguous", "channels_last")}
+    assert data["peaks"]["gmacs"] > 0 and data["provenance"]["machine"]["cpu"]
     assert {o["variant"] for o in data["optimizations"]} >= {"eager", "bn_folded"}
     with pytest.raises(ValueError, match="not on a CUDA device"):
         load_gpu_results(out)  # a dry run is never shown as GPU results
@@ -296,3 +309,104 @@ def test_optimization_ratios_with_torch_compile_on_cpu() -> None:
     ratios = optimization_ratios(model, (1, 3, 8, 8), device="cpu", compile=True, rounds=1,
                                  min_run_time=0.001, num_threads=1)
     assert ratios["compiled"]["median_ms"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Verdict inputs, peaks, the training-step sweep
+# --------------------------------------------------------------------------------------------
+def test_fusion_and_speedup_results() -> None:
+    rows = [{"width": 16, "resolution": 7, "ratio": 0.6, "spread": 0.1},
+            {"width": 32, "resolution": 14, "ratio": 1.02, "spread": 0.1}]
+    results = fusion_results(rows)
+    assert [r.label for r in results] == ["C = 16 at 7×7", "C = 32 at 14×14"]
+    assert [r.outcome for r in results] == ["faster", NOISE]
+    optimizations = [{"model": "a", "variant": "bn_folded", "speedup": 2.0, "spread": 0.1},
+                     {"model": "b", "variant": "bn_folded", "speedup": 1.0, "spread": 0.1},
+                     {"model": "a", "variant": "eager", "speedup": 1.0, "spread": 0.1}]
+    (fast, same) = speedup_results(optimizations, "bn_folded")
+    assert fast.ratio == 0.5 and fast.outcome == "faster" and same.outcome == NOISE
+    with pytest.raises(ValueError, match="speedup_results: no rows for variant"):
+        speedup_results(optimizations, "compiled")
+
+
+def test_achieved_fraction_and_peaks() -> None:
+    row = {"mbconv_macs": 1_000_000, "fused_macs": 4_000_000, "mbconv_ms": 1.0, "fused_ms": 2.0,
+           "batch_size": 2}
+    peaks = {"gmacs": 10.0}
+    assert achieved_fraction(row, peaks) == pytest.approx(2e6 / 1e-3 / 1e9 / 10)
+    assert achieved_fraction(row, peaks, "fused") == pytest.approx(4e6 * 2 / 2e-3 / 1e9 / 10)
+    with pytest.raises(ValueError, match="achieved_fraction: block must be"):
+        achieved_fraction(row, peaks, "se")
+    measured = machine_peaks(device="cpu", num_threads=1, rounds=1, min_run_time=0.01,
+                             matmul_size=64, copy_mib=1)
+    assert measured["gmacs"] > 0 and measured["gbytes"] > 0 and measured["threads"] == 1
+    assert measured["ridge"] == pytest.approx(measured["gmacs"] / measured["gbytes"])
+
+
+def test_v2s_stage_pairs_follow_the_table() -> None:
+    pairs = v2s_stage_pairs(300)
+    assert [p["resolution"] for p in pairs] == [150, 75, 38, 19, 19, 10]
+    assert [p["channels"] for p in pairs] == [24, 48, 64, 128, 160, 256]
+    assert [p["expand_ratio"] for p in pairs] == [1, 4, 4, 4, 6, 6]
+    for p in pairs:
+        mb, fused = p["modules"]["MBConv"], p["modules"]["Fused-MBConv"]
+        assert isinstance(mb.se, nn.Module) and not isinstance(mb.se, nn.Identity)  # SE 0.25
+        assert isinstance(fused.se, nn.Identity)
+
+
+def test_train_step_sweep_on_cpu() -> None:
+    rows = train_step_sweep(image_size=16, batch_size=2, device="cpu", stages=[1],
+                            layouts=("channels_last",), rounds=1, min_run_time=0.001,
+                            num_threads=1)
+    (row,) = rows
+    assert row["stage"] == 1 and row["layout"] == "channels_last" and row["precision"] == "float32"
+    assert row["ratio"] == pytest.approx(row["fused_ms"] / row["mbconv_ms"])
+    with pytest.raises(ValueError, match="train_step_sweep: layouts must be"):
+        train_step_sweep(image_size=16, batch_size=1, device="cpu", layouts=("nhwc",))
+
+
+# --------------------------------------------------------------------------------------------
+# The built chapter's glued verdicts agree with the timings they were computed from
+# --------------------------------------------------------------------------------------------
+GLUE = ROOT / "_build" / "jupyter_execute" / "book" / "08_performance.glue.json"
+REQUIRED = os.environ.get("CI") == "true" or os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
+
+
+def _glued() -> dict[str, str]:
+    if not GLUE.is_file():
+        message = f"{GLUE} is missing: build the book first"
+        if REQUIRED:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    out = {}
+    for name, entry in json.loads(GLUE.read_text()).items():
+        data = entry["data"]
+        out[name] = data.get("text/markdown", data.get("text/plain", ""))
+    return out
+
+
+def test_glued_speed_verdicts_follow_the_stored_spreads() -> None:
+    glued = _glued()
+    for key, candidate, reference, noun in (
+        ("ch8_fusion", "Fused-MBConv", "MBConv", "setting"),
+    ):
+        data = json.loads(ast.literal_eval(glued[f"{key}_data"]))
+        setting = Setting(**data["setting"])
+        results = fusion_results(data["rows"])
+        verdict = glued[f"{key}_verdict"]
+        assert verdict == speed_summary(results, setting, candidate=candidate,
+                                        reference=reference, noun=noun)
+        for part in (setting.device, setting.engine, f"batch {setting.batch}"):
+            assert part in verdict
+        if setting.threads is not None:
+            assert "thread" in verdict
+        for result in results:  # a ratio within its noise is never quoted
+            if result.outcome == NOISE:
+                assert f"{result.label}:" not in verdict
+    speedups = json.loads(ast.literal_eval(glued["ch8_speedup_data"]))
+    lines = glued["ch8_speedup_verdicts"].splitlines()
+    assert len(lines) == len({o["variant"] for o in speedups["rows"]}) - 1  # eager is the reference
+    noisy = sum(1 / o["speedup"] > 0 and
+                speedup_results([o], o["variant"])[0].outcome == NOISE
+                for o in speedups["rows"] if o["variant"] != "eager")
+    assert int(glued["ch8_n_speedup_noise"]) == noisy

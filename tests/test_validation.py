@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
 import torch
 
 from mbcourse.blocks import (
+    ARGUMENT_RULES,
     ConvNormAct,
     DepthwiseSeparableConv,
     FusedMBConv,
@@ -16,6 +18,8 @@ from mbcourse.blocks import (
     SqueezeExcitation,
     StochasticDepth,
 )
+from mbcourse.models import efficientnet_b0, mobilenet_v2
+from mbcourse.validation import check_shape
 
 CHANNEL_BLOCKS = [ConvNormAct, DepthwiseSeparableConv, InvertedResidual, MBConv, FusedMBConv]
 STRIDED_BLOCKS = CHANNEL_BLOCKS
@@ -105,29 +109,83 @@ def test_se_channels_positive() -> None:
         SqueezeExcitation(0)
 
 
-ALL = [
-    (lambda: ConvNormAct(8, 4), "ConvNormAct"),
-    (lambda: DepthwiseSeparableConv(8, 4), "DepthwiseSeparableConv"),
-    (lambda: InvertedResidual(8, 8), "InvertedResidual"),
-    (lambda: SqueezeExcitation(8), "SqueezeExcitation"),
-    (lambda: MBConv(8, 8), "MBConv"),
-    (lambda: FusedMBConv(8, 8), "FusedMBConv"),
+# ------------------------------------------------------------ run time: the network's entry
+NETWORKS = [
+    (lambda: mobilenet_v2(width_mult=0.25), "MobileNetV2"),
+    (lambda: efficientnet_b0(width_mult=0.25, depth_mult=0.25), "EfficientNet"),
 ]
 
 
-@pytest.mark.parametrize(("make", "name"), ALL)
-def test_wrong_channel_count_is_named_before_any_conv(make, name: str) -> None:
-    with pytest.raises(ValueError, match=rf"{name}: expected 8 input channels .* got 3 channels"):
-        make()(torch.randn(1, 3, 8, 8))
+@pytest.mark.parametrize(("make", "name"), NETWORKS)
+def test_wrong_channel_count_is_named_at_the_network_entry(make, name: str) -> None:
+    with pytest.raises(ValueError, match=rf"{name}: expected 3 input channels .* got 1 channels"):
+        make()(torch.randn(1, 1, 32, 32))
 
 
-@pytest.mark.parametrize(("make", "name"), ALL)
-@pytest.mark.parametrize("shape", [(8, 8, 8), (1, 8, 8, 8, 1), (8,)])
-def test_wrong_rank_is_named(make, name: str, shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(("make", "name"), NETWORKS)
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 3, 32, 32, 1), (3,)])
+def test_wrong_rank_is_named_at_the_network_entry(make, name: str, shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match=rf"{name}: expected a 4-D input .* got a {len(shape)}-D"):
         make()(torch.randn(*shape))
 
 
-def test_non_tensor_input() -> None:
-    with pytest.raises(TypeError, match=r"MBConv: expected a torch\.Tensor input, got list"):
-        MBConv(8, 8)([1, 2, 3])
+def test_non_tensor_input_to_a_network() -> None:
+    with pytest.raises(TypeError, match=r"MobileNetV2: expected a torch\.Tensor input, got list"):
+        mobilenet_v2(width_mult=0.25)([1, 2, 3])
+
+
+BLOCKS = [
+    lambda: ConvNormAct(8, 4),
+    lambda: DepthwiseSeparableConv(8, 4),
+    lambda: InvertedResidual(8, 8),
+    lambda: MBConv(8, 8),
+    lambda: FusedMBConv(8, 8),
+]
+
+
+@pytest.mark.parametrize("make", BLOCKS)
+def test_a_block_called_alone_gets_pytorchs_own_error(make) -> None:
+    # The blocks check their arguments once, at construction; at run time only the network's
+    # entry checks (the blocks' forward passes are plain tensor code, which tracing needs).
+    with pytest.raises(RuntimeError, match=r"expected input.* to have 8 channels"):
+        make()(torch.randn(1, 3, 8, 8))
+
+
+# ------------------------------------------------------------------ the checks themselves
+def test_arguments_are_checked_by_name_in_signature_order() -> None:
+    assert set(ARGUMENT_RULES) >= {"in_channels", "stride", "kernel_size", "expand_ratio"}
+    # several bad arguments: the first in the signature is reported
+    with pytest.raises(ValueError, match="MBConv: in_channels must be a positive integer"):
+        MBConv(0, 8, stride=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'strides'"):
+        MBConv(8, 8, strides=2)  # type: ignore[call-arg]
+
+
+def test_a_subclass_is_named_in_its_own_messages() -> None:
+    class LiteMBConv(MBConv):
+        pass
+
+    with pytest.raises(ValueError, match="LiteMBConv: stride must be 1 or 2, got 3"):
+        LiteMBConv(8, 8, stride=3)
+
+
+def test_check_arguments_keeps_signature_and_source() -> None:
+    signature = inspect.signature(MBConv)
+    assert list(signature.parameters)[:3] == ["in_channels", "out_channels", "stride"]
+    source = inspect.getsource(InvertedResidual.__init__)
+    assert source.lstrip().startswith("@check_arguments")  # the one validation line shown
+    assert "raise" not in source and "check_" not in source.split("\n", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "ndim", "ok"),
+    [((1, 3, 8, 8), None, True), ([2, 5], None, True), (torch.Size([1, 3, 4, 4]), 4, True),
+     ((1, 3, 8), 4, False), ((1, 0, 8, 8), None, False), ((8,), None, False),
+     ("1,3,8,8", None, False), ((1, True, 8, 8), None, False), ((1, 3.0, 8, 8), None, False)],
+)
+def test_check_shape(value: object, ndim: int | None, ok: bool) -> None:
+    if ok:
+        assert check_shape("f", "shape", value, ndim=ndim) == tuple(value)  # type: ignore[arg-type]
+    else:
+        with pytest.raises(ValueError, match=r"f: shape must be"):
+            check_shape("f", "shape", value, ndim=ndim)

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 from matplotlib.patches import Circle, Rectangle
+from matplotlib.text import Text
 
 from mbcourse import viz
 from mbcourse.blocks import (
@@ -21,6 +22,14 @@ from mbcourse.blocks import (
     SqueezeExcitation,
     record_se_gates,
 )
+from mbcourse.display import FIGURE_RC, FIGURE_TEXT_PT, FIGURE_WIDTH_IN
+from mbcourse.studies.manifold import spiral_experiment
+
+
+@pytest.fixture(autouse=True)
+def _book_style():
+    with matplotlib.rc_context(FIGURE_RC):  # the chapters draw under the figure policy
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -129,14 +138,18 @@ def test_bare_se_draws_its_layers_and_the_scale_skip() -> None:
     assert _texts(fig, "shape")[-1] == "2×32×5×5"
 
 
-def test_conv_norm_act_and_depthwise_separable() -> None:
-    assert [s.kind for s in viz.trace_block(ConvNormAct(3, 8, 3, 2), (1, 3, 8, 8)).stages] == [
-        "conv", "norm", "act"
+def test_conv_norm_act_is_one_stage_as_inside_a_block() -> None:
+    # chapter 1's Figure 2: the standard conv and the separable layer at one level of detail
+    standard = viz.trace_block(ConvNormAct(3, 8, 3, 2), (1, 3, 8, 8))
+    assert [(s.kind, s.label) for s in standard.stages] == [
+        ("conv", "3×3 conv 3→8, stride 2\nBN, ReLU6")
     ]
+    assert standard.stages[0].out_shape == standard.output_shape == (1, 8, 4, 4)
     linear = viz.trace_block(ConvNormAct(8, 8, 1, activation=None), (1, 8, 4, 4))
-    assert [s.kind for s in linear.stages] == ["pointwise", "norm"]
+    assert [(s.kind, s.linear) for s in linear.stages] == [("projection", True)]
     dsc = viz.trace_block(DepthwiseSeparableConv(8, 16, stride=2), (1, 8, 6, 6))
     assert [s.name for s in dsc.stages] == ["depthwise", "pointwise"]
+    assert [s.label.split("\n")[1] for s in dsc.stages] == ["BN, ReLU6", "BN, ReLU6"]
     assert dsc.skip is None and dsc.output_shape == (1, 16, 3, 3)
 
 
@@ -148,10 +161,13 @@ def test_fused_without_expansion_is_one_conv() -> None:
 
 def test_tracing_restores_mode_and_leaves_no_state() -> None:
     block = MBConv(8, 8).train()
+    block.se.eval()  # a submodule with its own mode: restored as it was, not to the parent's
+    modes = [m.training for m in block.modules()]
     before = {name: list(m.__dict__) for name, m in block.named_modules()}
     hooks = [len(m._forward_hooks) for m in block.modules()]
     viz.trace_block(block, (5, 8, 3, 3))
-    assert block.training
+    viz.draw_mbconv_vs_fused(block, FusedMBConv(8, 8), (1, 8, 4, 4))
+    assert [m.training for m in block.modules()] == modes
     assert {name: list(m.__dict__) for name, m in block.named_modules()} == before
     assert [len(m._forward_hooks) for m in block.modules()] == hooks
 
@@ -161,7 +177,8 @@ def test_bad_inputs_name_the_function() -> None:
         viz.draw_block("block", (1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"draw_block: input_shape must be 4 positive"):
         viz.draw_block(InvertedResidual(8, 8), (8, 8, 8))
-    with pytest.raises(ValueError, match="expected 8 input channels"):
+    with pytest.raises(ValueError, match=r"draw_block: InvertedResidual does not accept an input "
+                       r"of shape \(1, 3, 8, 8\): it expects 8 input channels"):
         viz.draw_block(InvertedResidual(8, 8), (1, 3, 8, 8))
     with pytest.raises(ValueError, match="trace_block: Identity has no child layers"):
         viz.trace_block(torch.nn.Identity(), (1, 3, 8, 8))
@@ -192,8 +209,11 @@ def test_se_mlp_colours_a_recorded_gate() -> None:
     coloured = [tuple(c.get_facecolor()) for c in _patches(fig, "neuron-out")]
     assert len(plain) == 1
     assert len(set(coloured)) > 1
-    cmap = plt.get_cmap("viridis")
-    assert coloured == [cmap(float(g)) for g in gates[""][0]]  # sample 0, channel by channel
+    cmap, norm = plt.get_cmap("RdBu_r"), viz.gate_norm(gates[""][0])
+    assert coloured == [cmap(norm(float(g))) for g in gates[""][0]]  # sample 0, by channel
+    others = {tuple(c.get_facecolor()) for k in ("in", "hidden")
+              for c in _patches(fig, f"neuron-{k}")}
+    assert len(others) == 1  # one neutral colour: no colour but the gates' reads as a value
     with pytest.raises(ValueError, match=r"draw_se_mlp: gate must be a tensor of shape \(8,\)"):
         viz.draw_se_mlp(se, gate=torch.rand(2, 7))
 
@@ -209,13 +229,15 @@ def test_mbconv_vs_fused_two_panels_with_their_own_counts() -> None:
     fig = viz.draw_mbconv_vs_fused(mb, fu, (1, 24, 16, 16))
     assert len(fig.axes) == 2
     left, right = (ax.get_title() for ax in fig.axes)
-    assert left.startswith(f"MBConv: {sum(p.numel() for p in mb.parameters()):,} parameters")
+    assert left.startswith(f"MBConv\n{sum(p.numel() for p in mb.parameters()):,} parameters")
     assert right.startswith(
-        f"Fused-MBConv: {sum(p.numel() for p in fu.parameters()):,} parameters"
+        f"Fused-MBConv\n{sum(p.numel() for p in fu.parameters()):,} parameters"
     )
+    assert "residual: stride 1, 24 = 24 channels" in fig.get_suptitle()  # once, for both
     with pytest.raises(TypeError, match="draw_mbconv_vs_fused: mbconv must be"):
         viz.draw_mbconv_vs_fused(fu, mb, (1, 24, 16, 16))
-    with pytest.raises(ValueError, match="fused expects 16 input channels"):
+    with pytest.raises(ValueError, match=r"draw_mbconv_vs_fused: FusedMBConv does not accept an "
+                       r"input of shape \(1, 24, 16, 16\): it expects 16 input channels"):
         viz.draw_mbconv_vs_fused(mb, FusedMBConv(16, 24), (1, 24, 16, 16))
 
 
@@ -261,3 +283,185 @@ def test_plot_spiral_embeddings_one_panel_per_dimension() -> None:
 def test_no_circles_leak_from_block_drawings() -> None:
     fig = viz.draw_block(DepthwiseSeparableConv(8, 8), (1, 8, 4, 4))
     assert not [p for p in fig.axes[0].patches if isinstance(p, Circle)]
+
+
+# ---------------------------------------------------------------------------- the figure policy
+def _render(fig):
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def _drawn_width(fig) -> float:
+    """Width in inches of what ``savefig(bbox_inches="tight")`` writes."""
+    return fig.get_tightbbox(_render(fig)).width
+
+
+def _texts_of(fig) -> list:
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _diagrams() -> dict:
+    ir = InvertedResidual(24, 24, 1, 6)
+    return {
+        "block": lambda: viz.draw_block(ir, (1, 24, 56, 56)),
+        "block-sd": lambda: viz.draw_block(MBConv(80, 80, stochastic_depth_prob=0.2),
+                                           (1, 80, 14, 14)),
+        "blocks": lambda: viz.draw_blocks([ir, InvertedResidual(24, 32, 2, 6)],
+                                          (1, 24, 56, 56)),
+        "separable": lambda: viz.draw_blocks(
+            [ConvNormAct(32, 64, 3), DepthwiseSeparableConv(32, 64, 3)], (1, 32, 56, 56),
+            titles=["Standard 3×3 convolution (ConvNormAct)",
+                    "Depthwise separable (DepthwiseSeparableConv)"]),
+        "mbconv-vs-fused": lambda: viz.draw_mbconv_vs_fused(
+            MBConv(48, 64, 2, 4, se_ratio=0.25), FusedMBConv(48, 64, 2, 4, se_ratio=0.25),
+            (1, 48, 96, 96)),
+        "se-mlp": lambda: viz.draw_se_mlp(SqueezeExcitation(64, 16),
+                                          gate=torch.rand(2, 64)),
+        "bars": lambda: viz.bar_compare(
+            [f"{r}×{r}" for r in (112, 56, 28, 14, 7)],
+            {"bottleneck tensors (ours)": [401, 151, 50, 38, 31],
+             "expanded tensors (ours)": [2408, 903, 301, 226, 94],
+             "paper, Table 3": [400, 200, 100, 62, 32]},
+            ylabel="largest tensor at 16-bit (kB, log scale)", xlabel="spatial resolution",
+            title="MobileNetV2 at 224×224: largest activation tensor per resolution", log=True),
+        "spiral": lambda: viz.plot_spiral_embeddings(
+            torch.randn(100, 2), {n: torch.randn(100, 2) for n in (2, 3, 5, 15, 30)},
+            notes={n: "76% of points lost (this T)" for n in (2, 3, 5, 15, 30)},
+            title="Spiral → ReLU(T x) in n dimensions → T⁺ back to 2-D (MobileNetV2, Figure 1)"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_diagrams()))
+def test_figures_fit_the_column_with_12_pt_text(name: str) -> None:
+    fig = _diagrams()[name]()
+    assert _drawn_width(fig) <= FIGURE_WIDTH_IN + 0.05
+    small = [(t.get_text(), t.get_fontsize()) for t in _texts_of(fig)
+             if t.get_fontsize() < FIGURE_TEXT_PT]
+    assert not small
+
+
+@pytest.mark.parametrize("name", ["block", "block-sd", "blocks", "separable", "mbconv-vs-fused"])
+def test_every_label_fits_its_box_and_no_two_texts_meet(name: str) -> None:
+    fig = _diagrams()[name]()
+    renderer = _render(fig)
+    for ax in fig.axes:
+        boxes = {p.get_gid(): p.get_window_extent(renderer) for p in ax.patches
+                 if (p.get_gid() or "").startswith("stage:")}
+        labels = [t for t in ax.texts if t.get_gid() == "label"]
+        assert len(labels) == len(boxes)
+        for text, box in zip(labels, boxes.values(), strict=True):
+            inside = text.get_window_extent(renderer)
+            assert box.x0 <= inside.x0 and inside.x1 <= box.x1, text.get_text()
+            assert box.y0 <= inside.y0 and inside.y1 <= box.y1, text.get_text()
+        extents = [(t.get_text(), t.get_window_extent(renderer)) for t in _texts_of(fig)
+                   if t.axes is ax]
+        for i, (a, box_a) in enumerate(extents):
+            for b, box_b in extents[i + 1:]:
+                assert not box_a.overlaps(box_b), (a, b)
+
+
+def test_draw_blocks_share_one_scale_with_their_inputs_level() -> None:
+    fig = _diagrams()["blocks"]()
+    renderer = _render(fig)
+    scales = [ax.transData.transform((1, 0))[0] - ax.transData.transform((0, 0))[0]
+              for ax in fig.axes]
+    assert scales == pytest.approx([fig.dpi] * 2)  # one data unit = one inch in both
+    inputs = [t.get_window_extent(renderer).y0 for t in _texts_of(fig) if t.get_gid() == "input"]
+    assert inputs[0] == pytest.approx(inputs[1])
+    legends = [t for t in _texts_of(fig) if t.get_gid() == "legend"]
+    assert len(legends) == 1  # the hatching explained once
+    with pytest.raises(ValueError, match="draw_blocks: got 2 modules but 1 titles"):
+        viz.draw_blocks([InvertedResidual(8, 8)] * 2, (1, 8, 4, 4), titles=["a"])
+    with pytest.raises(ValueError, match="draw_blocks: modules must hold at least one"):
+        viz.draw_blocks([], (1, 8, 4, 4))
+
+
+def test_a_narrow_column_wraps_labels_and_keeps_them_whole() -> None:
+    wide = viz.trace_block(MBConv(48, 64, 2, 4, se_ratio=0.25), (1, 48, 96, 96))
+    fig = viz.draw_blocks([MBConv(48, 64, 2, 4, se_ratio=0.25)] * 3, (1, 48, 96, 96))
+    drawn = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "label"]
+    assert [d.replace("\n", " ") for d in drawn] == [s.label.replace("\n", " ")
+                                                     for s in wide.stages]
+    assert any(d.count("\n") > s.label.count("\n") for d, s in zip(drawn, wide.stages,
+                                                                    strict=True))
+
+
+def test_gate_colours_diverge_around_one_half_over_the_gates_range() -> None:
+    norm = viz.gate_norm(torch.tensor([0.45, 0.5, 0.58]))
+    assert (norm.vmin, norm.vmax) == pytest.approx((0.42, 0.58))
+    assert norm(0.5) == pytest.approx(0.5)
+    assert norm(0.58) == pytest.approx(1.0)
+    flat = viz.gate_norm(torch.full((4,), 0.5))
+    assert flat.vmax - flat.vmin == pytest.approx(2e-3)  # a constant gate still has a scale
+    se = SqueezeExcitation(8, 2)
+    fig = viz.draw_se_mlp(se, gate=torch.tensor([0.45, 0.5, 0.58, 0.5, 0.5, 0.5, 0.5, 0.5]))
+    bar = fig.axes[-1]
+    ticks = [t.get_text() for t in bar.get_xticklabels()]
+    assert ticks == ["0.450", "0.5", "0.580"]  # the lowest and the highest gate are marked
+
+
+def _legend_overlaps(ax) -> list:
+    renderer = _render(ax.figure)
+    frame = ax.get_legend().get_window_extent(renderer)
+    return [b for b in ax.patches if isinstance(b, Rectangle)
+            and b.get_window_extent(renderer).overlaps(frame)]
+
+
+@pytest.mark.parametrize("heights", [[3, 3, 3, 3], [1, 5, 5, 1], [5, 1, 1, 5], [4, 4.1, 4.2, 4]])
+def test_mark_within_noise_puts_its_legend_clear_of_the_bars(heights: list) -> None:
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 3.8))
+    bars = ax.bar(["a", "b", "c", "d"], heights, label="fastest time")
+    assert viz.mark_within_noise(ax, bars, [False, True, True, False]) == 2
+    ax.set_xlabel("variant")
+    ax.set_title("latency")
+    fig.tight_layout()  # as a chapter does after drawing
+    assert not _legend_overlaps(ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "fastest time" and labels[1].startswith("within noise")
+
+
+def test_mark_within_noise_keeps_the_callers_legend() -> None:
+    _, ax = plt.subplots()
+    bars = ax.bar(["a", "b"], [1, 2], label="time")
+    ax.axhline(1.5, label="reference")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False,
+              fontsize=13, title="runs")
+    anchor = ax.get_legend().get_bbox_to_anchor().bounds
+    viz.mark_within_noise(ax, bars, [True, False])
+    legend = ax.get_legend()
+    assert legend._get_loc() == 9  # "upper center"
+    assert legend.get_bbox_to_anchor().bounds == pytest.approx(anchor)
+    assert legend._ncols == 2 and not legend.get_frame_on()
+    assert legend.prop.get_size() == 13 and legend.get_title().get_text() == "runs"
+    assert len(legend.get_texts()) == 3
+    _, plain = plt.subplots()
+    assert viz.mark_within_noise(plain, plain.bar(["a"], [1]), [False]) == 0
+    assert plain.get_legend() is None
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_bar_compare_legend_never_covers_a_bar(log: bool) -> None:
+    fig = viz.bar_compare(["a", "b", "c"], {"x": [10, 200, 3000], "y": [3000, 200, 10],
+                                            "a long series name": [50, 50, 50]},
+                          ylabel="count", title="t", log=log)
+    assert not _legend_overlaps(fig.axes[0])
+
+
+def test_bar_compare_missing_values_draw_nothing() -> None:
+    fig = viz.bar_compare(["a", "b"], {"x": [1.0, float("nan")], "y": [0, 2]}, ylabel="",
+                          title="", log=True, value_format="{:.0f}")
+    assert [t.get_text() for t in fig.axes[0].texts if t.get_text()] == ["1", "2"]
+
+
+def test_spiral_panels_three_a_row_and_points_as_an_image() -> None:
+    import io
+
+    pts, runs = spiral_experiment(num_points=800, seed=3)  # chapter 2's figure
+    fig = viz.plot_spiral_embeddings(pts, {n: r.reconstruction for n, r in runs.items()})
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    rows = {round(ax.get_position().y0, 3) for ax in visible}
+    assert len(visible) == 6 and len(rows) == 2
+    assert all(c.get_rasterized() for ax in visible for c in ax.collections)
+    svg = io.StringIO()
+    fig.savefig(svg, format="svg", bbox_inches="tight")
+    assert len(svg.getvalue()) < 150_000  # 4,800 points as vector circles: ~800 kB

@@ -22,19 +22,6 @@ from mbcourse.models import (
 )
 
 
-def randomize_norm_stats(model: nn.Module, seed: int = 1) -> None:
-    """Non-trivial BatchNorm parameters and running statistics, so that eval-mode BN is not
-    an identity and a BN tensor copied to the wrong place changes the output."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.normal_(0.0, 0.1, generator=g)
-                m.running_mean.normal_(0.0, 0.1, generator=g)
-                m.running_var.uniform_(0.5, 1.5, generator=g)
-
-
 def torchvision_keyed(model: nn.Module) -> dict[str, Tensor]:
     """Our model's state dict under torchvision's names (a stand-in for torchvision's)."""
     state = model.state_dict()
@@ -44,10 +31,10 @@ def torchvision_keyed(model: nn.Module) -> dict[str, Tensor]:
 # ---------------------------------------------------------------- same outputs as torchvision
 @needs_torchvision
 @pytest.mark.parametrize("name", list_models(lite=False))
-def test_outputs_equal_torchvision_with_its_weights(name: str) -> None:
+def test_outputs_equal_torchvision_with_its_weights(name: str, randomise_batchnorms) -> None:
     torch.manual_seed(0)
     theirs = tv_models.get_model(name).eval()
-    randomize_norm_stats(theirs)
+    randomise_batchnorms(theirs)
     torch.manual_seed(123)  # a different random init: only the loaded weights can agree
     ours = get_model(name).eval()
     assert load_torchvision_weights(ours, theirs) is ours
@@ -61,10 +48,12 @@ def test_outputs_equal_torchvision_with_its_weights(name: str) -> None:
 
 @needs_torchvision
 @pytest.mark.parametrize("width", [0.35, 0.5, 0.75, 1.3, 1.4])
-def test_mobilenet_v2_width_multipliers_equal_torchvision(width: float) -> None:
+def test_mobilenet_v2_width_multipliers_equal_torchvision(
+    width: float, randomise_batchnorms
+) -> None:
     torch.manual_seed(0)
     theirs = tv_models.mobilenet_v2(width_mult=width).eval()
-    randomize_norm_stats(theirs)
+    randomise_batchnorms(theirs)
     ours = load_torchvision_weights(mobilenet_v2(width_mult=width).eval(), theirs.state_dict())
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
@@ -94,9 +83,9 @@ def test_key_rules_by_example() -> None:
         assert len(set(mapping.values())) == len(mapping)  # one-to-one
 
 
-def test_round_trip_through_torchvision_names() -> None:
+def test_round_trip_through_torchvision_names(randomise_batchnorms) -> None:
     source = efficientnet_b0(width_mult=0.25, depth_mult=0.25, num_classes=10).eval()
-    randomize_norm_stats(source)
+    randomise_batchnorms(source)
     target = efficientnet_b0(width_mult=0.25, depth_mult=0.25, num_classes=10).eval()
     load_torchvision_weights(target, torchvision_keyed(source))
     x = torch.randn(2, 3, 32, 32)
@@ -195,9 +184,11 @@ def _fake_torchvision(monkeypatch: pytest.MonkeyPatch, weights: _FakeWeights) ->
     return names
 
 
-def test_pretrained_uses_torchvisions_weights_api(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pretrained_uses_torchvisions_weights_api(
+    monkeypatch: pytest.MonkeyPatch, randomise_batchnorms
+) -> None:
     reference = mobilenet_v2().eval()
-    randomize_norm_stats(reference)
+    randomise_batchnorms(reference)
     weights = _FakeWeights(torchvision_keyed(reference))
     names = _fake_torchvision(monkeypatch, weights)
     model = mobilenet_v2(pretrained=True, progress=False).eval()

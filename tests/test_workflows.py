@@ -184,21 +184,54 @@ def test_pages_least_privileges_one_deployment_on_main_and_tags() -> None:
     assert "mbcourse.pdf" in text and "mbcourse-notebooks.zip" in text
 
 
-def test_weekly_runs_learner_env_and_linkcheck_and_reports_to_an_issue() -> None:
+def test_weekly_runs_learner_env_on_colabs_newest_freeze_and_linkcheck_and_reports() -> None:
+    """The learner job fetches backend-info's newest freeze, compares it with tools/colab,
+    builds the book and runs the learner test on that freeze; the issue opens on a failure or
+    on a changed freeze."""
     weekly = _load("weekly.yml")
     assert "schedule" in weekly["on"] and "workflow_dispatch" in weekly["on"]
-    learner = "\n".join(s.get("run", "") for s in _steps(weekly, "learner"))
-    assert "python tools/learner_env.py --report learner-report.md" in learner
+    steps = _steps(weekly, "learner")
+    learner = "\n".join(s.get("run", "") for s in steps)
+    assert "googlecolab/backend-info" in learner
+    for name in ("pip-freeze.txt", "pip-freeze.gpu.txt", "os-info.txt", "SOURCE"):
+        assert name in learner, name
+    assert "python tools/learner_env.py --compare tools/colab colab-newest" in learner
+    assert "jupyter-book build . -W -n --keep-going" in learner
+    run_on_newest = "python tools/learner_env.py --freeze colab-newest --report"
+    assert learner.index("jupyter-book build") < learner.index(run_on_newest)
+    python = next(s for s in steps if _uses(s) == "actions/setup-python")
+    assert "3.13" in str(python["with"]["python-version"]), "Colab's Python for the learner"
+    assert weekly["jobs"]["learner"]["outputs"]["freeze-changed"]
     links = "\n".join(s.get("run", "") for s in _steps(weekly, "links"))
     assert "--builder linkcheck" in links
     report = weekly["jobs"]["report"]
-    assert set(report["needs"]) == {"learner", "links"} and report["if"] == "failure()"
+    assert set(report["needs"]) == {"learner", "links"}
+    assert report["if"] == "failure() || needs.learner.outputs.freeze-changed == 'true'"
     assert report["permissions"] == {"contents": "read", "issues": "write"}
     script = "\n".join(s.get("run", "") for s in report["steps"])
-    assert "tools/weekly_report.py" in script
+    assert "tools/weekly_report.py" in script and "--freeze-changes" in script
     assert "gh issue create" in script and "gh issue edit" in script
     for job in ("learner", "links"):
         assert weekly["jobs"][job]["permissions"] == {"contents": "read"}
+
+
+def test_pages_publishes_the_colab_edition_to_the_branch_the_buttons_open() -> None:
+    """The build keeps _build/colab; on main one job, holding only contents: write, pushes it
+    as the single commit of the branch that _config.yml's colab_edition_branch names."""
+    pages = _load("pages.yml")
+    kept = [s for s in _steps(pages, "build") if _uses(s) == "actions/upload-artifact"
+            and s["with"]["name"] == "colab-edition"]
+    assert len(kept) == 1 and kept[0]["with"]["path"].rstrip("/") == "_build/colab"
+    job = pages["jobs"]["notebooks"]
+    assert job["needs"] == "build" and job["if"] == "github.ref == 'refs/heads/main'"
+    assert job["permissions"] == {"contents": "write"}
+    fetched = [s for s in job["steps"] if _uses(s) == "actions/download-artifact"]
+    assert fetched and fetched[0]["with"]["name"] == "colab-edition"
+    push = next(s for s in job["steps"] if "git push" in s.get("run", ""))
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert push["env"]["BRANCH"] == config["sphinx"]["config"]["colab_edition_branch"]
+    assert "--force" in push["run"] and "git init" in push["run"]
+    assert "${{" not in push["run"], "no expression inside a run script (template injection)"
 
 
 def test_linkcheck_ignores_only_known_flaky_hosts() -> None:
@@ -245,6 +278,16 @@ def test_weekly_issue_body_names_failing_chapters_and_links(tmp_path: Path) -> N
     assert first == (
         "Weekly check of 2026-01-05: learner environment: failure; links: failure, 2 broken."
     )
+    changes = tmp_path / "freeze-changes.md"
+    changes.write_text("2 package(s) changed:\n\n| torch | 2.11.0 | 2.12.0 |\n", encoding="utf-8")
+    moved = compose("success", report, "success", linkcheck.with_name("x.json"), "", day, changes)
+    assert moved.splitlines()[0].startswith(
+        "Weekly check of 2026-01-05: Colab's published freeze changed"
+    )
+    assert "| torch | 2.11.0 | 2.12.0 |" in moved and "tools/colab/" in moved
+    changes.write_text("No package changed.\n", encoding="utf-8")
+    same = compose("failure", report, "success", linkcheck, "", day, changes)
+    assert "freeze changed" not in same.splitlines()[0]
     assert "04_mbconv | ModuleNotFoundError: myst_nb" in body
     assert "https://b.org" in body and "404 Client Error \\| Not Found" in body
     assert "https://c.org" in body and "https://a.org" not in body

@@ -37,7 +37,8 @@ import torch
 from torch import Tensor, nn
 
 from ..blocks import SamePad
-from ..validation import check_bool, check_int, check_module, check_positive, is_int, is_shape
+from ..introspect import check_input_shape
+from ..validation import check_bool, check_int, check_module, check_positive, is_int
 
 __all__ = [
     "EXPORTERS",
@@ -75,15 +76,6 @@ def require(package: str, func: str) -> ModuleType:
         raise ImportError(
             f"{func} needs the package {package!r}, which is not installed: {INSTALL_HINT}"
         ) from error
-
-
-def _check_shape(func: str, input_shape: object) -> tuple[int, ...]:
-    if not is_shape(input_shape):
-        raise ValueError(
-            f"{func}: input_shape must be a sequence of positive integers such as "
-            f"(1, 3, 224, 224), got {input_shape!r}"
-        )
-    return tuple(int(s) for s in input_shape)  # type: ignore[union-attr]
 
 
 def _try_forward(func: str, model: nn.Module, x: Tensor) -> None:
@@ -146,7 +138,7 @@ def export_onnx(
     """
     func = "export_onnx"
     check_module(func, "model", model)
-    shape = _check_shape(func, input_shape)
+    shape = check_input_shape(func, model, input_shape)
     if exporter not in EXPORTERS:
         raise ValueError(f"{func}: exporter must be one of {EXPORTERS}, got {exporter!r}")
     if not is_int(opset) or not 13 <= opset <= 21:
@@ -324,7 +316,7 @@ def check_equal(
     check_module(func, "model", model)
     session = _session(func, session)
     if not isinstance(inputs, Tensor):
-        shape = _check_shape(func, inputs)
+        shape = check_input_shape(func, model, inputs, name="inputs")
         inputs = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     check_positive(func, "atol", atol)
     model = copy.deepcopy(model).cpu().eval()

@@ -15,8 +15,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..introspect import eval_mode, example_input
 from ..validation import check_module
-from ._run import eval_mode, input_shape, model_device, model_dtype, on_device
+from ._run import input_shape, on_device
 from .structure import named_blocks, named_stages, type_summary
 
 __all__ = [
@@ -140,9 +141,9 @@ def count_flops(
     """
     func = "count_flops"
     check_module(func, "model", model)
-    shape = input_shape(func, input_size)
+    shape = input_shape(func, model, input_size)
     runner = on_device(model, device)
-    x = torch.randn(shape, device=model_device(runner), dtype=model_dtype(runner))
+    x = example_input(runner, shape)
     counter = FlopCounterMode(display=False)
     with eval_mode(runner), torch.no_grad(), counter:
         runner(x)

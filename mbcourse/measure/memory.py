@@ -6,7 +6,7 @@ Taught in chapters 2 and 6 (book/02_inverted_residuals.ipynb, book/06_whole_netw
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +15,9 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from ..introspect import Call, eval_mode, example_input, module_dtype, trace_calls
 from ..validation import check_module
-from ._run import eval_mode, input_shape, model_device, model_dtype, on_device
+from ._run import input_shape, on_device
 from .structure import Named, named_blocks, named_stages, type_summary
 
 __all__ = ["ActivationMemory", "MemoryRow", "activation_memory"]
@@ -119,13 +120,6 @@ class _ActivationTracker(TorchDispatchMode):
         return out
 
 
-def _tensor_bytes(value: object) -> tuple[tuple[int, ...], int]:
-    tensors = [t for t in tree_leaves(value) if isinstance(t, Tensor)]
-    if not tensors:
-        return (), 0
-    return tuple(tensors[0].shape), sum(t.numel() * t.element_size() for t in tensors)
-
-
 def activation_memory(
     model: nn.Module,
     input_size: int | Sequence[int] = 224,
@@ -158,84 +152,60 @@ def activation_memory(
     """
     func = "activation_memory"
     check_module(func, "model", model)
-    shape = input_shape(func, input_size)
+    shape = input_shape(func, model, input_size)
     runner = on_device(model, device)
-    dtype = model_dtype(runner)
+    dtype = module_dtype(runner)
     blocks = named_blocks(runner)
-    tracker, boundaries = _run_tracked(runner, blocks, shape, dtype)
-    rows = _block_rows(blocks, tracker, boundaries)
+    tracker, calls, entry_bytes = _run_tracked(runner, blocks, shape)
+    rows = _block_rows(blocks, tracker, calls, entry_bytes)
     stages = _stage_rows(named_stages(runner), rows)
     element_size = torch.empty((), dtype=dtype).element_size()
     return ActivationMemory(tracker.peak, element_size, shape, rows, stages)
 
 
-@dataclass
-class _Boundary:
-    """What a block received and returned, and the live bytes when it was entered."""
-
-    input_shape: tuple[int, ...] = ()
-    input_bytes: int = 0
-    output_shape: tuple[int, ...] = ()
-    output_bytes: int = 0
-    entry_bytes: int = 0
-
-
 def _run_tracked(
-    runner: nn.Module, blocks: list[Named], shape: tuple[int, ...], dtype: torch.dtype
-) -> tuple[_ActivationTracker, dict[str, _Boundary]]:
-    """One eval-mode, no-grad forward pass under an :class:`_ActivationTracker`, with hooks
-    that tell the tracker which block runs and record each block's input and output."""
+    runner: nn.Module, blocks: list[Named], shape: tuple[int, ...]
+) -> tuple[_ActivationTracker, dict[str, Call], dict[str, int]]:
+    """One eval-mode, no-grad forward pass under an :class:`_ActivationTracker`, with each
+    block's call traced (:func:`~mbcourse.introspect.trace_calls`): the tracker learns which
+    block runs, and the live bytes when each block was entered are kept."""
     held = [t.untyped_storage() for t in (*runner.parameters(), *runner.buffers())]
     tracker = _ActivationTracker({id(s) for s in held})
-    boundaries: dict[str, _Boundary] = {}
+    entry_bytes: dict[str, int] = {}
 
-    def pre_hook(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-            tracker.block = name
-            in_shape, in_bytes = _tensor_bytes(args)
-            boundaries[name] = _Boundary(in_shape, in_bytes, entry_bytes=tracker.current)
+    def enter(call: Call) -> None:
+        tracker.block = call.name
+        entry_bytes[call.name] = tracker.current
 
-        return hook
+    def leave(call: Call) -> None:
+        tracker.block = None
 
-    def post_hook(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, args: tuple[Any, ...], output: object) -> None:
-            boundary = boundaries[name]
-            boundary.output_shape, boundary.output_bytes = _tensor_bytes(output)
-            tracker.block = None
-
-        return hook
-
-    handles = []
-    for name, block in blocks:
-        handles.append(block.register_forward_pre_hook(pre_hook(name)))
-        handles.append(block.register_forward_hook(post_hook(name)))
-    try:
-        with eval_mode(runner), torch.no_grad():
-            x = torch.randn(shape, device=model_device(runner), dtype=dtype)
-            with tracker:
-                tracker.track(x)
-                out = runner(x)
-            del out
-    finally:
-        for handle in handles:
-            handle.remove()
-    return tracker, boundaries
+    with eval_mode(runner), torch.no_grad():
+        x = example_input(runner, shape)
+        with trace_calls(blocks, on_enter=enter, on_exit=leave) as calls, tracker:
+            tracker.track(x)
+            out = runner(x)
+        del out
+    return tracker, {call.name: call for call in calls if call.returned}, entry_bytes
 
 
 def _block_rows(
-    blocks: list[Named], tracker: _ActivationTracker, boundaries: dict[str, _Boundary]
+    blocks: list[Named],
+    tracker: _ActivationTracker,
+    calls: dict[str, Call],
+    entry_bytes: dict[str, int],
 ) -> list[MemoryRow]:
     """One :class:`MemoryRow` per block the forward pass called."""
     rows = []
     for name, block in blocks:
-        if name not in boundaries:  # a module the forward pass never called
+        if name not in calls:  # a module the forward pass never called
             continue
-        b = boundaries[name]
+        c = calls[name]
         rows.append(
             MemoryRow(
-                name, type(block).__name__, b.input_shape, b.output_shape, b.input_bytes,
-                b.output_bytes, tracker.block_largest.get(name, 0),
-                max(tracker.block_peak.get(name, 0), b.entry_bytes),
+                name, type(block).__name__, c.in_shape or (), c.out_shape or (), c.in_bytes,
+                c.out_bytes, tracker.block_largest.get(name, 0),
+                max(tracker.block_peak.get(name, 0), entry_bytes[name]),
             )
         )
     return rows

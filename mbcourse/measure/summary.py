@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..introspect import module_device
 from ..validation import check_int, check_module
-from ._run import input_shape, model_device
+from ._run import input_shape
 
 __all__ = ["summary"]
 
@@ -35,11 +36,11 @@ def summary(
     """
     func = "summary"
     check_module(func, "model", model)
-    shape = input_shape(func, input_size)
+    shape = input_shape(func, model, input_size)
     check_int(func, "depth", depth, minimum=0)
     import torchinfo
 
-    run_device = model_device(model) if device is None else torch.device(device)
+    run_device = module_device(model) if device is None else torch.device(device)
     stats = torchinfo.summary(
         model, input_size=shape, depth=depth, device=run_device, col_names=tuple(col_names),
         mode="eval", verbose=verbose, **kwargs,

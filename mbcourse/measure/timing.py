@@ -33,9 +33,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..introspect import module_dtype
 from ..runtime import pick_device
-from ..validation import check_int, check_module, check_positive, is_shape
-from ._run import model_dtype
+from ..validation import check_int, check_module, check_positive, check_shape
 
 # torch.utils.benchmark imports torch.utils.cpp_extension, which warns about CUDA_HOME on
 # machines with a CUDA toolkit but no GPU; the warning says nothing about timing.
@@ -199,18 +199,13 @@ def compare_latency(
         raise ValueError(f"{func}: modules must be a non-empty mapping name -> nn.Module")
     for name, module in modules.items():
         check_module(func, f"modules[{name!r}]", module)
-    if not is_shape(input_shape):
-        raise ValueError(
-            f"{func}: input_shape must be a sequence of positive integers such as "
-            f"(N, C, H, W), got {input_shape!r}"
-        )
+    shape = check_shape(func, "input_shape", input_shape)
     _check_timing(func, rounds, min_run_time, warmup, clock)
     device = pick_device() if device is None else torch.device(device)
-    shape = tuple(int(s) for s in input_shape)
     inputs: dict[torch.dtype, torch.Tensor] = {}  # one input per parameter dtype
 
     def input_for(module: nn.Module) -> torch.Tensor:
-        dtype = model_dtype(module)
+        dtype = module_dtype(module)
         if dtype not in inputs:
             x = torch.randn(shape, device=device, dtype=dtype)
             memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -30,8 +30,9 @@ every channel count (rounded to multiples of 8), ``depth_mult`` every row's repe
 
 Every model exposes ``features`` (stem, blocks, head; torchvision's layout), ``avgpool``,
 ``classifier`` (Dropout + Linear) and ``stage_modules()`` (``stem``, ``stage<k>``, ``head``).
-Every architecture table is a tuple of :class:`StageRow` (one row type for all the papers'
-tables; the row holds the block class that builds it).
+Every architecture table is a tuple ``(StemRow, StageRow, ..., StageRow, HeadRow)``: one row
+type per kind of row, shared by all the papers' tables; each row holds the class that builds
+it, and every row is used.
 
 Taught in chapter 6 (book/06_whole_networks.ipynb).
 """
@@ -80,7 +81,7 @@ from .mobilenetv2 import (
     mobilenet_v2,
     mobilenet_v2_table,
 )
-from .table import StageRow, resolve_rows
+from .table import HeadRow, StageRow, StemRow, TableRow, resolve_rows, split_table
 from .weights import (
     load_mapped_weights,
     load_pretrained,
@@ -100,9 +101,12 @@ __all__ = [
     "EfficientNet",
     "EfficientNetLite",
     "EfficientNetOptions",
+    "HeadRow",
     "MobileNetV2",
     "NetworkConfig",
     "StageRow",
+    "StemRow",
+    "TableRow",
     "efficientnet_b0",
     "efficientnet_b1",
     "efficientnet_b2",
@@ -130,6 +134,7 @@ __all__ = [
     "mobilenet_v2",
     "mobilenet_v2_table",
     "resolve_rows",
+    "split_table",
     "torchvision_key_map",
 ]
 

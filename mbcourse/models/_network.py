@@ -1,5 +1,5 @@
-"""What MobileNetV2 and EfficientNet share: the classifier's forward pass, the stage grouping and
-torchvision's weight initialisation."""
+"""What MobileNetV2 and EfficientNet share: the classifier's forward pass with its one input
+check, the stage grouping and torchvision's weight initialisation."""
 
 from __future__ import annotations
 
@@ -12,15 +12,43 @@ import torch
 from torch import Tensor, nn
 
 
+@torch.fx.wrap
+def check_images(x: Tensor, channels: int, network: str) -> None:
+    """Raise a clear error unless ``x`` is an ``(N, channels, H, W)`` tensor.
+
+    A network's one check of its input (its blocks check nothing at run time). ``torch.fx``
+    keeps it as one node of a traced graph (``torch.fx.wrap``), which then checks real inputs
+    too; ``torch.compile`` and ``torch.export`` read it as plain Python on the input's shape.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{network}: expected a torch.Tensor input, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(
+            f"{network}: expected a 4-D input (N, C, H, W) with C={channels}, "
+            f"got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
+        )
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"{network}: expected {channels} input channels (N, {channels}, H, W), "
+            f"got {x.shape[1]} channels in shape {tuple(x.shape)}"
+        )
+
+
 class ImageClassifier(nn.Module):
     """``features`` (stem, blocks, head; torchvision's layout) -> ``avgpool`` -> ``classifier``.
 
-    Subclasses set the three attributes and list their block rows in :meth:`_stages`.
+    Subclasses set the three attributes (``features`` and ``classifier`` are
+    ``nn.Sequential``) and list their block rows in :meth:`_stages`. The input is checked here,
+    once, against the stem's ``in_channels`` (:func:`check_images`); the blocks' forward passes
+    are plain tensor code.
     """
 
-    features: nn.Sequential
-    avgpool: nn.Module
-    classifier: nn.Sequential
+    __jit_unused_properties__ = ["in_channels"]  # noqa: RUF012 - TorchScript reads this list
+
+    @property
+    def in_channels(self) -> int:
+        """The channels the stem takes (3: RGB images)."""
+        return self.features[0].in_channels
 
     def _stages(self) -> Iterable[tuple[str, nn.Module]]:
         raise NotImplementedError
@@ -34,6 +62,8 @@ class ImageClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, 3, H, W) -> features (N, C_head, H/32, W/32) -> pool -> (N, num_classes)``."""
+        if not torch.jit.is_scripting():  # TorchScript compiles the network without the check
+            check_images(x, self.in_channels, type(self).__name__)
         x = self.features(x)
         x = torch.flatten(self.avgpool(x), 1)
         return self.classifier(x)

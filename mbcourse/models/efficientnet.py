@@ -1,11 +1,13 @@
 """EfficientNet B0-B7 (Tan & Le, 2019) and EfficientNetV2 S/M/L (Tan & Le, 2021).
 
-Each family is written once, as the paper's architecture table; every variant is *computed*:
+Each family is written once, as the paper's architecture table (a :class:`StemRow`, the block
+rows as :class:`StageRow`, a :class:`HeadRow`); every variant is *computed*:
 
 * B0 is Table 1 of the EfficientNet paper. B1-B7 scale it by compound scaling: every channel
   count becomes ``make_divisible(c * width, 8)``, every row's layer count ``ceil(n * depth)``;
-  the head has ``4 x`` the last row's channels (1280 for B0). ``(width, depth, dropout)`` per
-  variant are torchvision's, in :data:`EFFICIENTNET_COMPOUND_SCALING`.
+  the head keeps the table's ratio to the last block row (1280 = 4 x 320: torchvision's
+  ``4 * lastconv_input_channels``). ``(width, depth, dropout)`` per variant are
+  torchvision's, in :data:`EFFICIENTNET_COMPOUND_SCALING`.
 * V2-S is Table 4 of the EfficientNetV2 paper (Fused-MBConv in the three early stages, MBConv
   with SE after them), head 1280. The paper prints no table for V2-M and V2-L; theirs here come
   from the official code, as in torchvision's ``_efficientnet_conf``.
@@ -50,7 +52,7 @@ from ..blocks import ConvNormAct, FusedMBConv, MBConv, make_divisible
 from ..validation import check_int, check_positive, check_probability
 from ._checks import check_pretrained_config, check_stages
 from ._network import ImageClassifier, init_weights
-from .table import StageRow, resolve_rows
+from .table import HeadRow, StageRow, StemRow, TableRow, resolve_rows, split_table
 from .weights import load_pretrained
 
 if TYPE_CHECKING:
@@ -79,41 +81,40 @@ __all__ = [
     "efficientnet_v2_s",
 ]
 
-CONV = ConvNormAct  # the stem (Conv3x3) and, with stride "-", the head (Conv1x1 & Pooling & FC)
 FUSED = FusedMBConv
 
 # EfficientNet-B0, Table 1 (Tan & Le, 2019). The stride is the one the resolution column implies
 # (torchvision's); SE (ratio 0.25 of the block's input channels) is in every MBConv (Sec. 4).
-EFFICIENTNET_B0_TABLE: tuple[StageRow, ...] = (
-    #       stage operator e     k  s     res  channels layers  SE
-    StageRow(1,   CONV,    None, 3, 2,    224,   32,    1),
-    StageRow(2,   MBConv,  1,    3, 1,    112,   16,    1,      0.25),
-    StageRow(3,   MBConv,  6,    3, 2,    112,   24,    2,      0.25),
-    StageRow(4,   MBConv,  6,    5, 2,     56,   40,    2,      0.25),
-    StageRow(5,   MBConv,  6,    3, 2,     28,   80,    3,      0.25),
-    StageRow(6,   MBConv,  6,    5, 1,     14,  112,    3,      0.25),
-    StageRow(7,   MBConv,  6,    5, 2,     14,  192,    4,      0.25),
-    StageRow(8,   MBConv,  6,    3, 1,      7,  320,    1,      0.25),
-    StageRow(9,   CONV,    None, 1, None,   7, 1280,    1),
+EFFICIENTNET_B0_TABLE: tuple[TableRow, ...] = (
+    #       stage operator e  k  s  res  channels layers  SE
+    StemRow( 1,                3, 2, 224,   32),                  # Conv3x3
+    StageRow(2,   MBConv,  1,  3, 1, 112,   16,    1,      0.25),
+    StageRow(3,   MBConv,  6,  3, 2, 112,   24,    2,      0.25),
+    StageRow(4,   MBConv,  6,  5, 2,  56,   40,    2,      0.25),
+    StageRow(5,   MBConv,  6,  3, 2,  28,   80,    3,      0.25),
+    StageRow(6,   MBConv,  6,  5, 1,  14,  112,    3,      0.25),
+    StageRow(7,   MBConv,  6,  5, 2,  14,  192,    4,      0.25),
+    StageRow(8,   MBConv,  6,  3, 1,   7,  320,    1,      0.25),
+    HeadRow( 9,                1,      7, 1280),                  # Conv1x1 & Pooling & FC
 )  # fmt: skip
 
 # EfficientNetV2-S, Table 4 (Tan & Le, 2021).
-EFFICIENTNET_V2_S_TABLE: tuple[StageRow, ...] = (
+EFFICIENTNET_V2_S_TABLE: tuple[TableRow, ...] = (
     #       stage operator e     k  s     res   channels layers  SE
-    StageRow(0,   CONV,    None, 3, 2,    None,   24,    1),
+    StemRow( 0,                   3, 2,    None,   24),
     StageRow(1,   FUSED,   1,    3, 1,    None,   24,    2),
     StageRow(2,   FUSED,   4,    3, 2,    None,   48,    4),
     StageRow(3,   FUSED,   4,    3, 2,    None,   64,    4),
     StageRow(4,   MBConv,  4,    3, 2,    None,  128,    6,     0.25),
     StageRow(5,   MBConv,  6,    3, 1,    None,  160,    9,     0.25),
     StageRow(6,   MBConv,  6,    3, 2,    None,  256,   15,     0.25),
-    StageRow(7,   CONV,    None, 1, None, None, 1280,    1),
+    HeadRow( 7,                   1,       None, 1280),
 )  # fmt: skip
 
 # EfficientNetV2-M: no table in the paper; the official code's (and torchvision's) configuration.
-EFFICIENTNET_V2_M_TABLE: tuple[StageRow, ...] = (
+EFFICIENTNET_V2_M_TABLE: tuple[TableRow, ...] = (
     #       stage operator e     k  s     res   channels layers  SE
-    StageRow(0,   CONV,    None, 3, 2,    None,   24,    1),
+    StemRow( 0,                   3, 2,    None,   24),
     StageRow(1,   FUSED,   1,    3, 1,    None,   24,    3),
     StageRow(2,   FUSED,   4,    3, 2,    None,   48,    5),
     StageRow(3,   FUSED,   4,    3, 2,    None,   80,    5),
@@ -121,13 +122,13 @@ EFFICIENTNET_V2_M_TABLE: tuple[StageRow, ...] = (
     StageRow(5,   MBConv,  6,    3, 1,    None,  176,   14,     0.25),
     StageRow(6,   MBConv,  6,    3, 2,    None,  304,   18,     0.25),
     StageRow(7,   MBConv,  6,    3, 1,    None,  512,    5,     0.25),
-    StageRow(8,   CONV,    None, 1, None, None, 1280,    1),
+    HeadRow( 8,                   1,       None, 1280),
 )  # fmt: skip
 
 # EfficientNetV2-L: no table in the paper; the official code's (and torchvision's) configuration.
-EFFICIENTNET_V2_L_TABLE: tuple[StageRow, ...] = (
+EFFICIENTNET_V2_L_TABLE: tuple[TableRow, ...] = (
     #       stage operator e     k  s     res   channels layers  SE
-    StageRow(0,   CONV,    None, 3, 2,    None,   32,    1),
+    StemRow( 0,                   3, 2,    None,   32),
     StageRow(1,   FUSED,   1,    3, 1,    None,   32,    4),
     StageRow(2,   FUSED,   4,    3, 2,    None,   64,    7),
     StageRow(3,   FUSED,   4,    3, 2,    None,   96,    7),
@@ -135,7 +136,7 @@ EFFICIENTNET_V2_L_TABLE: tuple[StageRow, ...] = (
     StageRow(5,   MBConv,  6,    3, 1,    None,  224,   19,     0.25),
     StageRow(6,   MBConv,  6,    3, 2,    None,  384,   25,     0.25),
     StageRow(7,   MBConv,  6,    3, 1,    None,  640,    7,     0.25),
-    StageRow(8,   CONV,    None, 1, None, None, 1280,    1),
+    HeadRow( 8,                   1,       None, 1280),
 )  # fmt: skip
 
 # Compound scaling of B0 (torchvision's coefficients): name -> (width, depth, dropout).
@@ -157,12 +158,15 @@ _BN_V2 = partial(nn.BatchNorm2d, eps=1e-3)
 
 @dataclass(frozen=True)
 class _Variant:
-    table: tuple[StageRow, ...]
+    table: tuple[TableRow, ...]
     width_mult: float
     depth_mult: float
     dropout: float
     norm_layer: NormFactory
-    head_is_4x_last: bool  # V1: head = 4 x last stage's channels; V2: the table's head row
+    # V1: the head keeps its ratio to the last block row (1280 = 4 x 320; torchvision's
+    # ``4 * lastconv_input_channels``), also when ``stages`` cuts the table. V2: the head row's
+    # channels, scaled by the width.
+    head_follows_last_row: bool
 
 
 _VARIANTS: dict[str, _Variant] = {
@@ -170,7 +174,7 @@ _VARIANTS: dict[str, _Variant] = {
         EFFICIENTNET_B0_TABLE, w, d, p,
         _BN_TF_PORT if name in ("efficientnet_b5", "efficientnet_b6", "efficientnet_b7")
         else nn.BatchNorm2d,
-        head_is_4x_last=True,
+        head_follows_last_row=True,
     )
     for name, (w, d, p) in EFFICIENTNET_COMPOUND_SCALING.items()
 }
@@ -183,7 +187,9 @@ _VARIANTS["efficientnet_v2_l"] = _Variant(EFFICIENTNET_V2_L_TABLE, 1.0, 1.0, 0.4
 class NetworkConfig:
     """Everything an :class:`EfficientNet` is built from (see :func:`efficientnet_config`).
 
-    ``stages`` are the block rows as built (:func:`~mbcourse.models.table.resolve_rows`).
+    The stem: ``stem_kernel x stem_kernel`` conv, 3 -> ``stem_channels``, ``stem_stride``;
+    ``stages``: the block rows as built (:func:`~mbcourse.models.table.resolve_rows`); the
+    head: ``head_kernel x head_kernel`` conv to ``head_channels``, then pooling and classifier.
     """
 
     name: str
@@ -193,6 +199,8 @@ class NetworkConfig:
     head_channels: int
     width_mult: float
     depth_mult: float
+    stem_kernel: int = 3
+    head_kernel: int = 1
 
     @property
     def num_blocks(self) -> int:
@@ -225,14 +233,17 @@ def efficientnet_config(
     depth = variant.depth_mult if depth_mult is None else depth_mult
     check_positive(func, "width_mult", width)
     check_positive(func, "depth_mult", depth)
-    stem, *block_rows, head = variant.table
+    stem, block_rows, head = split_table(func, variant.table)
     kept = check_stages(func, stages, len(block_rows))
     stem_c = make_divisible(stem.out_channels * width, 8)
     rows = resolve_rows(block_rows[:kept], stem_c, width_mult=width, depth_mult=depth,
                         small_input=small_input)
-    last_c = rows[-1].out_channels
-    head_c = 4 * last_c if variant.head_is_4x_last else make_divisible(head.out_channels * width, 8)
-    return NetworkConfig(name, stem_c, 1 if small_input else 2, rows, head_c, width, depth)
+    if variant.head_follows_last_row:
+        head_c = head.out_channels // block_rows[-1].out_channels * rows[-1].out_channels
+    else:
+        head_c = make_divisible(head.out_channels * width, 8)
+    return NetworkConfig(name, stem_c, 1 if small_input else stem.stride, rows, head_c, width,
+                         depth, stem_kernel=stem.kernel, head_kernel=head.kernel)
 
 
 class EfficientNet(ImageClassifier):
@@ -264,7 +275,7 @@ class EfficientNet(ImageClassifier):
 
         layers: list[nn.Module] = [
             ConvNormAct(
-                3, config.stem_channels, 3, config.stem_stride,
+                3, config.stem_channels, config.stem_kernel, config.stem_stride,
                 activation=nn.SiLU, norm_layer=norm_layer,
             )
         ]
@@ -272,16 +283,15 @@ class EfficientNet(ImageClassifier):
         for row in config.stages:
             blocks: list[nn.Module] = []
             for i in range(row.layers):
-                blocks.append(row.block(
-                    row.in_channels if i == 0 else row.out_channels, row.out_channels,
-                    row.stride if i == 0 else 1, row.expand_ratio, row.kernel, row.se_ratio,
-                    stochastic_depth_prob * index / total, norm_layer=norm_layer,
+                blocks.append(row.make_block(
+                    i, se_ratio=row.se_ratio, norm_layer=norm_layer,
+                    stochastic_depth_prob=stochastic_depth_prob * index / total,
                 ))
                 index += 1
             layers.append(nn.Sequential(*blocks))
         layers.append(
             ConvNormAct(
-                config.stages[-1].out_channels, config.head_channels, 1,
+                config.stages[-1].out_channels, config.head_channels, config.head_kernel,
                 activation=nn.SiLU, norm_layer=norm_layer,
             )
         )

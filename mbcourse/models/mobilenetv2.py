@@ -33,12 +33,10 @@ from ..blocks import ConvNormAct, InvertedResidual, make_divisible
 from ..validation import check_int, check_positive, check_probability
 from ._checks import check_pretrained_config, check_stages
 from ._network import ImageClassifier, init_weights
-from .table import StageRow, resolve_rows
+from .table import HeadRow, StageRow, StemRow, TableRow, resolve_rows, split_table
 from .weights import load_pretrained
 
 __all__ = [
-    "MOBILENET_V2_HEAD_CHANNELS",
-    "MOBILENET_V2_STEM_CHANNELS",
     "MOBILENET_V2_TABLE",
     "MobileNetV2",
     "mobilenet_v2",
@@ -47,12 +45,13 @@ __all__ = [
 
 IR = InvertedResidual  # the paper's "bottleneck" operator
 
-# MobileNetV2, Table 2 (Sandler et al., 2018): the seven bottleneck rows (t, c, n, s), with the
-# row's input resolution at 224 x 224 and the kernel (3x3 depthwise) the text gives. Before the
-# rows: conv2d 3x3, 32 channels, stride 2. After them: conv2d 1x1 to 1280, avgpool 7x7, conv2d
-# 1x1 to k classes (a Linear layer here, as in torchvision).
-MOBILENET_V2_TABLE: tuple[StageRow, ...] = (
+# MobileNetV2, Table 2 (Sandler et al., 2018): conv2d 3x3 to 32 channels with stride 2, the seven
+# bottleneck rows (t, c, n, s) with the kernel (3x3 depthwise) the text gives, conv2d 1x1 to
+# 1280; then avgpool 7x7 and conv2d 1x1 to k classes (a Linear layer here, as in torchvision).
+# "input" is the row's input resolution at 224 x 224.
+MOBILENET_V2_TABLE: tuple[TableRow, ...] = (
     #       stage operator t  k  s  input  c    n        input x channels
+    StemRow( 0,               3, 2, 224,   32),       # 224² x 3, conv2d
     StageRow(1,   IR,      1, 3, 1, 112,   16,  1),   # 112² x 32
     StageRow(2,   IR,      6, 3, 2, 112,   24,  2),   # 112² x 16
     StageRow(3,   IR,      6, 3, 2,  56,   32,  3),   #  56² x 24
@@ -60,9 +59,8 @@ MOBILENET_V2_TABLE: tuple[StageRow, ...] = (
     StageRow(5,   IR,      6, 3, 1,  14,   96,  3),   #  14² x 64
     StageRow(6,   IR,      6, 3, 2,  14,  160,  3),   #  14² x 96
     StageRow(7,   IR,      6, 3, 1,   7,  320,  1),   #   7² x 160
+    HeadRow( 8,               1,      7, 1280),       #   7² x 320, conv2d 1x1, then pooling
 )  # fmt: skip
-MOBILENET_V2_STEM_CHANNELS = 32
-MOBILENET_V2_HEAD_CHANNELS = 1280
 
 
 def mobilenet_v2_table(
@@ -76,11 +74,11 @@ def mobilenet_v2_table(
     """
     check_positive("mobilenet_v2_table", "width_mult", width_mult)
     check_positive("mobilenet_v2_table", "resolution", resolution)
-    stem_c = make_divisible(MOBILENET_V2_STEM_CHANNELS * width_mult, 8)
-    head_c = make_divisible(MOBILENET_V2_HEAD_CHANNELS * max(1.0, width_mult), 8)
-    rows = resolve_rows(MOBILENET_V2_TABLE, stem_c, width_mult=width_mult,
-                        small_input=small_input)
-    stem_stride = 1 if small_input else 2
+    stem, block_rows, head = split_table("mobilenet_v2_table", MOBILENET_V2_TABLE)
+    stem_c = make_divisible(stem.out_channels * width_mult, 8)
+    head_c = make_divisible(head.out_channels * max(1.0, width_mult), 8)
+    rows = resolve_rows(block_rows, stem_c, width_mult=width_mult, small_input=small_input)
+    stem_stride = 1 if small_input else stem.stride
     size, channels = resolution, 3
     lines: list[dict[str, object]] = []
 
@@ -93,7 +91,7 @@ def mobilenet_v2_table(
     for row in rows:
         line(row.operator, row.expand_ratio, row.out_channels, row.layers, row.stride)
         size, channels = -(-size // row.stride), row.out_channels
-    line("conv2d 1x1", None, head_c, 1, 1)
+    line(f"conv2d {head.kernel}x{head.kernel}", None, head_c, 1, 1)
     channels = head_c
     line(f"avgpool {size}x{size}", None, None, 1, None)
     size = 1
@@ -107,9 +105,10 @@ class MobileNetV2(ImageClassifier):
 
     ``features`` is ``nn.Sequential(stem, block_1, ..., block_17, head)`` (torchvision's
     layout); ``stage_indices[i]`` lists the ``features`` indices of table row ``i``'s blocks,
-    and :meth:`stage_modules` groups them by name. ``table`` holds the rows this instance was
-    built from (see :func:`~mbcourse.models.table.resolve_rows`: channels rounded, strides as
-    used, ``in_channels`` set). ``classifier`` is Dropout + Linear.
+    and :meth:`stage_modules` groups them by name. ``table`` is a whole table
+    ``(StemRow, StageRow, ..., HeadRow)``; ``self.table`` holds the block rows this instance
+    was built from (see :func:`~mbcourse.models.table.resolve_rows`: channels rounded, strides
+    as used, ``in_channels`` set). ``classifier`` is Dropout + Linear.
     """
 
     def __init__(
@@ -118,7 +117,7 @@ class MobileNetV2(ImageClassifier):
         num_classes: int = 1000,
         width_mult: float = 1.0,
         dropout: float = 0.2,
-        table: Sequence[StageRow] = MOBILENET_V2_TABLE,
+        table: Sequence[TableRow] = MOBILENET_V2_TABLE,
         round_nearest: int = 8,
         small_input: bool = False,
         stages: int | None = None,
@@ -129,29 +128,23 @@ class MobileNetV2(ImageClassifier):
         check_int(func, "num_classes", num_classes)
         check_positive(func, "width_mult", width_mult)
         check_probability(func, "dropout", dropout, closed=True)
-        if not table or not all(isinstance(row, StageRow) for row in table):
-            raise ValueError(f"{func}: table must be a non-empty sequence of StageRow rows")
-        kept = check_stages(func, stages, len(table))
-        stem_c = make_divisible(MOBILENET_V2_STEM_CHANNELS * width_mult, round_nearest)
-        rows = resolve_rows(tuple(table)[:kept], stem_c, width_mult=width_mult,
+        stem, block_rows, head = split_table(func, table)
+        kept = check_stages(func, stages, len(block_rows))
+        stem_c = make_divisible(stem.out_channels * width_mult, round_nearest)
+        rows = resolve_rows(block_rows[:kept], stem_c, width_mult=width_mult,
                             small_input=small_input, round_nearest=round_nearest)
-        self.last_channel = make_divisible(
-            MOBILENET_V2_HEAD_CHANNELS * max(1.0, width_mult), round_nearest
-        )
+        self.last_channel = make_divisible(head.out_channels * max(1.0, width_mult),
+                                           round_nearest)
         features: list[nn.Module] = [
-            ConvNormAct(3, stem_c, 3, stride=1 if small_input else 2, norm_layer=norm_layer)
+            ConvNormAct(3, stem_c, stem.kernel, stride=1 if small_input else stem.stride,
+                        norm_layer=norm_layer)
         ]
         stage_indices: list[tuple[int, ...]] = []
         for row in rows:
             first = len(features)
-            for i in range(row.layers):
-                features.append(row.block(
-                    row.in_channels if i == 0 else row.out_channels, row.out_channels,
-                    row.stride if i == 0 else 1, row.expand_ratio, row.kernel,
-                    norm_layer=norm_layer,
-                ))
+            features.extend(row.make_block(i, norm_layer=norm_layer) for i in range(row.layers))
             stage_indices.append(tuple(range(first, len(features))))
-        features.append(ConvNormAct(rows[-1].out_channels, self.last_channel, 1,
+        features.append(ConvNormAct(rows[-1].out_channels, self.last_channel, head.kernel,
                                     norm_layer=norm_layer))
 
         self.features = nn.Sequential(*features)

@@ -11,6 +11,16 @@ ratios that are :func:`~mbcourse.measure.within_noise`, closer to 1 than that sp
   :mod:`mbcourse.costs`: where does one regular k x k conv beat 1x1 + depthwise?
 * :func:`optimization_ratios` times a network as it is and with channels-last, BatchNorm folding
   (:func:`mbcourse.inference.fold_batchnorm`), mixed precision (CUDA) and ``torch.compile``.
+* :func:`machine_peaks` measures what the device can do at best on the threads in use: a large
+  float32 matrix product (arithmetic) and a large copy (memory bandwidth), and their ratio,
+  the *ridge point* in multiply-adds per byte.
+* :func:`fusion_results` / :func:`speedup_results` turn those rows into
+  :class:`~mbcourse.studies.verdicts.SpeedResult` for the sentences of
+  :mod:`mbcourse.studies.verdicts`; :func:`achieved_fraction` says how far below the measured
+  peak a block ran (far below: its time is per-operation overhead, not arithmetic).
+* :func:`train_step_sweep` times a training step (forward and backward, mixed precision and
+  channels-last or not) of MBConv against Fused-MBConv for every stage of EfficientNetV2-S at
+  the feature-map sizes of the paper's training resolution (``benchmarks/gpu_sweep.py``).
 * :func:`load_gpu_results` / :func:`save_results` read and write the measurements that
   ``benchmarks/gpu_sweep.py`` makes on a GPU (``book/data/gpu_results.json``).
 """
@@ -31,19 +41,28 @@ from torch import nn
 from .. import costs
 from ..blocks import FusedMBConv, MBConv
 from ..inference import Autocast, fold_batchnorm, optimize_for_inference
-from ..measure.timing import compare_latency, round_spread, within_noise
-from ..runtime import describe_device, pick_device
+from ..measure.timing import compare_latency, round_spread, time_interleaved, within_noise
+from ..runtime import autocast, describe_device, pick_device
+from .stored import read_json
+from .verdicts import SpeedResult
 
 __all__ = [
     "GPU_RESULTS_KEYS",
+    "V2S_TRAIN_SIZE",
+    "achieved_fraction",
     "block_pair",
     "environment",
+    "fusion_results",
     "fusion_sweep",
     "load_gpu_results",
+    "machine_peaks",
     "optimization_ratios",
     "plot_ratio_grid",
     "plot_speedups",
     "save_results",
+    "speedup_results",
+    "train_step_sweep",
+    "v2s_stage_pairs",
 ]
 
 GPU_RESULTS_KEYS = ("device", "device_type", "torch", "date", "fusion_sweep", "optimizations")
@@ -76,7 +95,8 @@ def fusion_sweep(
     """Latency of MBConv vs Fused-MBConv for every ``(resolution, width)`` pair.
 
     Each row: ``resolution``, ``width``, ``mbconv_ms``, ``fused_ms`` (median over ``rounds``),
-    ``ratio`` (``fused_ms / mbconv_ms``: below 1, fusing pays), ``mac_ratio`` and
+    ``ratio`` (``fused_ms / mbconv_ms``: below 1, fusing pays), ``mbconv_macs`` and
+    ``fused_macs`` (per image), ``mac_ratio`` and
     ``param_ratio`` (fused / MBConv, from :mod:`mbcourse.costs`), ``spread`` (the larger relative
     spread of the two blocks' round medians, :func:`~mbcourse.measure.round_spread`: a ``ratio``
     closer to 1 than that is within noise). ``dtype`` (CUDA) runs both
@@ -103,6 +123,7 @@ def fusion_sweep(
             rows.append({
                 "resolution": resolution, "width": width, "batch_size": batch_size,
                 "mbconv_ms": mb_ms, "fused_ms": fused_ms, "ratio": fused_ms / mb_ms,
+                "mbconv_macs": mb_cost.macs, "fused_macs": fused_cost.macs,
                 "mac_ratio": fused_cost.macs / mb_cost.macs,
                 "param_ratio": fused_cost.params / mb_cost.params,
                 "spread": round_spread(timed["MBConv"], timed["Fused-MBConv"]),
@@ -162,6 +183,175 @@ def optimization_ratios(
     }
 
 
+def fusion_results(rows: Sequence[Mapping[str, Any]]) -> list[SpeedResult]:
+    """:func:`fusion_sweep` rows as Fused-MBConv-vs-MBConv results (``"C = 16 at 7×7"``)."""
+    return [SpeedResult(f"C = {r['width']} at {r['resolution']}×{r['resolution']}",
+                        float(r["ratio"]), float(r["spread"])) for r in rows]
+
+
+def speedup_results(
+    optimizations: Sequence[Mapping[str, Any]], variant: str
+) -> list[SpeedResult]:
+    """One result per model for ``variant`` (rows of :func:`optimization_ratios` with a
+    ``model`` key), labelled by the model."""
+    rows = [o for o in optimizations if o["variant"] == variant]
+    if not rows:
+        raise ValueError(f"speedup_results: no rows for variant {variant!r}")
+    return [SpeedResult.from_speedup(str(o["model"]), float(o["speedup"]), float(o["spread"]))
+            for o in rows]
+
+
+def machine_peaks(
+    *,
+    device: torch.device | str | None = None,
+    num_threads: int | None = None,
+    rounds: int = 3,
+    min_run_time: float = 0.1,
+    matmul_size: int = 1024,
+    copy_mib: int = 256,
+) -> dict[str, Any]:
+    """The device's measured ceilings on ``num_threads`` threads (CPU) or the GPU.
+
+    ``gmacs``: multiply-adds per second (in billions) of a ``matmul_size``-square float32
+    matrix product, the fastest arithmetic PyTorch offers there; ``gbytes``: bytes read plus
+    written per second (in billions) by copying ``copy_mib`` MiB; ``ridge``: ``gmacs / gbytes``,
+    the arithmetic intensity (multiply-adds per byte) above which an operation can be limited by
+    arithmetic rather than by memory; ``spread``: the larger round spread of the two timings.
+    """
+    device = pick_device() if device is None else torch.device(device)
+    n = matmul_size
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    product = torch.empty(n, n, device=device)
+    source = torch.randn(copy_mib * 2**18, device=device)  # float32: 4 bytes each
+    target = torch.empty_like(source)
+    timed = time_interleaved(
+        {"matmul": lambda: torch.mm(a, b, out=product), "copy": lambda: target.copy_(source)},
+        rounds=rounds, min_run_time=min_run_time, warmup=2, num_threads=num_threads,
+    )
+    gmacs = n**3 / (timed["matmul"].median_ms * 1e-3) / 1e9
+    gbytes = 2 * source.numel() * 4 / (timed["copy"].median_ms * 1e-3) / 1e9
+    threads = torch.get_num_threads() if num_threads is None else num_threads
+    return {"device": describe_device(device), "device_type": device.type,
+            "threads": threads if device.type == "cpu" else None,
+            "gmacs": gmacs, "gbytes": gbytes, "ridge": gmacs / gbytes,
+            "spread": round_spread(timed["matmul"], timed["copy"])}
+
+
+def achieved_fraction(row: Mapping[str, Any], peaks: Mapping[str, Any], block: str = "mbconv"
+                      ) -> float:
+    """The share of the measured peak arithmetic rate (:func:`machine_peaks`) that ``block``
+    (``"mbconv"`` or ``"fused"``) of a :func:`fusion_sweep` row achieved."""
+    if block not in ("mbconv", "fused"):
+        raise ValueError(f"achieved_fraction: block must be 'mbconv' or 'fused', got {block!r}")
+    macs = float(row[f"{block}_macs"]) * int(row.get("batch_size", 1))
+    rate = macs / (float(row[f"{block}_ms"]) * 1e-3) / 1e9
+    return rate / float(peaks["gmacs"])
+
+
+# --------------------------------------------------------------------------------------------
+# Training steps of EfficientNetV2-S's stages (benchmarks/gpu_sweep.py)
+# --------------------------------------------------------------------------------------------
+#: EfficientNetV2-S's final training size under progressive learning (the official code,
+#: google/automl efficientnetv2: train size 300, evaluation 384).
+V2S_TRAIN_SIZE = 300
+
+
+def v2s_stage_pairs(image_size: int = V2S_TRAIN_SIZE) -> list[dict[str, Any]]:
+    """For every stage of EfficientNetV2-S: its repeated (stride-1) block as MBConv (with SE
+    0.25, as in V2's MBConv stages) and as Fused-MBConv (no SE, as in V2's fused stages), with
+    the stage's width, expansion and the feature-map side at ``image_size`` input."""
+    from ..models.efficientnet import efficientnet_config
+
+    config = efficientnet_config("efficientnet_v2_s")
+    side = -(-image_size // config.stem_stride)
+    pairs = []
+    for row in config.stages:
+        side = -(-side // row.stride)
+        c = row.out_channels
+        pairs.append({
+            "stage": row.stage, "block": row.block.__name__, "channels": c,
+            "expand_ratio": row.expand_ratio, "kernel": row.kernel, "resolution": side,
+            "modules": {
+                "MBConv": MBConv(c, c, 1, row.expand_ratio, row.kernel, se_ratio=0.25),
+                "Fused-MBConv": FusedMBConv(c, c, 1, row.expand_ratio, row.kernel),
+            },
+        })
+    return pairs
+
+
+def _train_step(module: nn.Module, x: torch.Tensor, dtype: torch.dtype | None) -> Any:
+    params = list(module.parameters())
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        with autocast(x.device, dtype):
+            out = module(x)
+        out.float().square().mean().backward()
+
+    return step
+
+
+def train_step_sweep(
+    *,
+    image_size: int = V2S_TRAIN_SIZE,
+    batch_size: int = 32,
+    device: torch.device | str | None = None,
+    amp_dtype: torch.dtype | None = None,
+    layouts: Sequence[str] = ("contiguous", "channels_last"),
+    stages: Sequence[int] | None = None,
+    rounds: int = 5,
+    min_run_time: float = 0.05,
+    num_threads: int | None = None,
+) -> list[dict[str, Any]]:
+    """A training step (forward and backward of a scalar loss) of MBConv against Fused-MBConv
+    for each stage of EfficientNetV2-S (:func:`v2s_stage_pairs`), in float32 and, with
+    ``amp_dtype``, under that autocast, in each memory layout of ``layouts``.
+
+    Each row: ``stage``, ``channels``, ``expand_ratio``, ``resolution``, ``batch_size``,
+    ``precision``, ``layout``, ``mbconv_ms``, ``fused_ms``, ``ratio`` (fused / MBConv),
+    ``spread`` (:func:`~mbcourse.measure.round_spread`), ``mac_ratio``, ``param_ratio``.
+    """
+    device = pick_device() if device is None else torch.device(device)
+    precisions: list[tuple[str, torch.dtype | None]] = [("float32", None)]
+    if amp_dtype is not None:
+        precisions.append((str(amp_dtype).replace("torch.", "") + " autocast", amp_dtype))
+    for layout in layouts:
+        if layout not in ("contiguous", "channels_last"):
+            raise ValueError(f"train_step_sweep: layouts must be 'contiguous' or "
+                             f"'channels_last', got {layout!r}")
+    rows = []
+    for pair in v2s_stage_pairs(image_size):
+        if stages is not None and pair["stage"] not in stages:
+            continue
+        c, side, e = pair["channels"], pair["resolution"], pair["expand_ratio"]
+        mb_cost = costs.mbconv(c, c, side, 1, e, se_ratio=0.25)
+        fused_cost = costs.fused_mbconv(c, c, side, 1, e)
+        for layout in layouts:
+            memory_format = (torch.channels_last if layout == "channels_last"
+                             else torch.contiguous_format)
+            x = torch.randn(batch_size, c, side, side, device=device)
+            x = x.contiguous(memory_format=memory_format)
+            modules = {name: m.to(device, memory_format=memory_format).train()
+                       for name, m in pair["modules"].items()}
+            for precision, dtype in precisions:
+                steps = {name: _train_step(m, x, dtype) for name, m in modules.items()}
+                timed = time_interleaved(steps, rounds=rounds, min_run_time=min_run_time,
+                                         num_threads=num_threads, batch_size=batch_size)
+                mb_ms = timed["MBConv"].median_ms
+                fused_ms = timed["Fused-MBConv"].median_ms
+                rows.append({
+                    "stage": pair["stage"], "channels": c, "expand_ratio": e,
+                    "resolution": side, "batch_size": batch_size, "precision": precision,
+                    "layout": layout, "mbconv_ms": mb_ms, "fused_ms": fused_ms,
+                    "ratio": fused_ms / mb_ms,
+                    "spread": round_spread(timed["MBConv"], timed["Fused-MBConv"]),
+                    "mac_ratio": fused_cost.macs / mb_cost.macs,
+                    "param_ratio": fused_cost.params / mb_cost.params,
+                })
+    return rows
+
+
 def _channels_last_copy(model: nn.Module) -> nn.Module:
     import copy
 
@@ -209,12 +399,7 @@ def load_gpu_results(path: str | Path) -> dict[str, Any] | None:
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        results = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"load_gpu_results: {path} is not valid JSON ({error})") from error
-    if not isinstance(results, dict):
-        raise ValueError(f"load_gpu_results: {path} must hold a JSON object")
+    results = read_json(path, "load_gpu_results")
     missing = [key for key in GPU_RESULTS_KEYS if key not in results]
     if missing:
         raise ValueError(f"load_gpu_results: {path} lacks {missing}")
@@ -345,7 +530,8 @@ def plot_speedups(
 
     Bars whose speed-up is :func:`~mbcourse.measure.within_noise` of their ``spread`` are
     greyed and hatched by :func:`mbcourse.viz.mark_within_noise` (eager itself never: it is
-    the reference). ``mark_noise`` as in :func:`plot_ratio_grid`.
+    the reference). ``mark_noise`` as in :func:`plot_ratio_grid`. The legend sits under the
+    axes, so that it never covers a bar.
     """
     import matplotlib.pyplot as plt
 
@@ -372,9 +558,14 @@ def plot_speedups(
         bar_flags += [(model, v) in noisy for v in variants]
     ax.axhline(1.0, color="black", linewidth=0.8)
     heights = [b.get_height() for b in bars if math.isfinite(b.get_height())]
-    ax.set_ylim(0, 1.5 * max([*heights, 1.0]))  # room above the bars for the legend
+    ax.set_ylim(0, 1.15 * max([*heights, 1.0]))
     ax.set_xticks(range(len(variants)), variants, rotation=20)
     ax.set(xlabel="variant", ylabel="speed-up over eager float32 (×)", title=title)
     ax.legend()
     mark_within_noise(ax, bars, bar_flags)
+    # The legend goes under the axes, where it can never cover a bar.
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    ax.legend(legend.legend_handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.42),
+              ncol=len(labels), frameon=False)
     return ax

@@ -4,6 +4,12 @@
   8 x 8 images of 0-9 that ship inside scikit-learn, so it works with no network at all. The
   images are resized (bilinear) to ``image_size`` and repeated to ``channels`` channels, so the
   networks' usual 3-channel stems accept them.
+* ``"cluttered"`` places those digits, scaled to 12-20 pixels, at random positions on a 32 x 32
+  canvas among fragments of other digits (the "cluttered" digits of Mnih et al., 2014, made
+  from scikit-learn's digits): a task where the early stages of a network see 32 x 32 and
+  16 x 16 feature maps and must find the digit first. The source digits are split once, so no
+  digit drawn in a test image was ever seen in training; any number of canvases can be drawn
+  from each side (:func:`load_cluttered_digits`).
 * ``"cifar10"`` reads the python version of CIFAR-10 (the ``cifar-10-batches-py`` folder) from
   ``root``; ``download=True`` fetches it first with torchvision's download helper.
 
@@ -37,12 +43,15 @@ __all__ = [
     "get_dataset",
     "get_loaders",
     "load_cifar10",
+    "load_cluttered_digits",
     "load_digits",
     "read_cifar10_batch",
+    "render_cluttered",
+    "resize_bilinear",
     "stratified_split",
 ]
 
-DATASETS = ("digits", "cifar10")
+DATASETS = ("digits", "cluttered", "cifar10")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_FOLDER = "cifar-10-batches-py"
@@ -67,6 +76,8 @@ class ImageDataset(Dataset):
     ``images``: ``(N, C, H, W)``, ``uint8`` in 0..255 or float in [0, 1]; ``labels``: ``(N,)``.
     ``dataset[i]`` gives ``((x - mean) / std, label)`` with ``x`` resized to ``image_size``.
     ``augment=True`` adds a random 4-pixel-padded crop and a horizontal flip (CIFAR-10 training).
+    ``groups`` (optional, ``(N,)``): which source each image was drawn from (the cluttered
+    digits: the index of the digit), for error bars that respect images sharing a source.
     """
 
     def __init__(
@@ -79,6 +90,7 @@ class ImageDataset(Dataset):
         *,
         image_size: int | None = None,
         augment: bool = False,
+        groups: Tensor | None = None,
     ) -> None:
         if images.dim() != 4 or labels.dim() != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(
@@ -92,6 +104,10 @@ class ImageDataset(Dataset):
         self.classes = tuple(classes)
         self.image_size = int(image_size or images.shape[-1])
         self.augment = augment
+        if groups is not None and tuple(groups.shape) != (images.shape[0],):
+            raise ValueError(f"ImageDataset: groups must have shape ({images.shape[0]},), got "
+                             f"{tuple(groups.shape)}")
+        self.groups = groups
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -225,6 +241,128 @@ def load_digits(
 
 
 # --------------------------------------------------------------------------------------------
+# Cluttered digits on a canvas (offline, drawn from the digits above)
+# --------------------------------------------------------------------------------------------
+#: Sizes (pixels) a digit is drawn at on the canvas, and the side of a clutter fragment.
+CLUTTER_DIGIT_SIZES = (12, 14, 16, 18, 20)
+CLUTTER_FRAGMENT = 6
+
+
+def resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
+    """``(N, H, W) -> (N, size, size)``, bilinear with half-pixel centres (as
+    ``F.interpolate(..., align_corners=False)``), in float64 with nothing but additions and
+    multiplications, so that every machine computes the same canvases bit for bit."""
+
+    def axis(n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        where = (np.arange(size) + 0.5) * (n_in / size) - 0.5
+        where = np.clip(where, 0.0, n_in - 1.0)
+        low = np.floor(where).astype(np.int64)
+        return low, np.minimum(low + 1, n_in - 1), where - low
+
+    y0, y1, fy = axis(images.shape[1])
+    x0, x1, fx = axis(images.shape[2])
+    rows0, rows1 = images[:, y0], images[:, y1]
+    top = rows0[:, :, x0] * (1.0 - fx) + rows0[:, :, x1] * fx
+    bottom = rows1[:, :, x0] * (1.0 - fx) + rows1[:, :, x1] * fx
+    return top * (1.0 - fy)[:, None] + bottom * fy[:, None]
+
+
+def render_cluttered(
+    digits: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    canvas: int = 32,
+    clutter: int = 4,
+    sizes: Sequence[int] = CLUTTER_DIGIT_SIZES,
+    fragment: int = CLUTTER_FRAGMENT,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` canvases from ``digits`` (``(M, 8, 8)`` floats in [0, 1]).
+
+    Each canvas (``canvas x canvas``, black) first receives ``clutter`` fragments
+    (``fragment x fragment`` crops of randomly chosen digits at a random size) at random places,
+    then one digit at a size from ``sizes`` at a random place where it fits whole; overlaps take
+    the brighter pixel. Returns ``uint8 (n, canvas, canvas)`` images and ``(n,)`` indices into
+    ``digits`` of the digit each canvas shows (its label is that digit's).
+    """
+    if max(sizes) > canvas or fragment > min(sizes):
+        raise ValueError(f"render_cluttered: sizes {tuple(sizes)} must fit the {canvas}-pixel "
+                         f"canvas and be at least the fragment ({fragment})")
+    scaled = {s: resize_bilinear(digits, s) for s in sizes}
+    which = rng.integers(0, len(digits), n)
+    size_of = rng.integers(0, len(sizes), n)
+    pieces = rng.integers(0, len(digits), (n, clutter))
+    piece_size = rng.integers(0, len(sizes), (n, clutter))
+    out = np.zeros((n, canvas, canvas))
+    for k in range(n):
+        view = out[k]
+        for j in range(clutter):
+            s = sizes[piece_size[k, j]]
+            oy, ox = rng.integers(0, s - fragment + 1, 2)
+            py, px = rng.integers(0, canvas - fragment + 1, 2)
+            patch = view[py : py + fragment, px : px + fragment]
+            np.maximum(patch, scaled[s][pieces[k, j], oy : oy + fragment, ox : ox + fragment],
+                       out=patch)
+        s = sizes[size_of[k]]
+        py, px = rng.integers(0, canvas - s + 1, 2)
+        patch = view[py : py + s, px : px + s]
+        np.maximum(patch, scaled[s][which[k]], out=patch)
+    return np.rint(out * 255.0).astype(np.uint8), which
+
+
+def load_cluttered_digits(
+    n_train: int = 5000,
+    n_test: int = 5000,
+    *,
+    seed: int = 0,
+    canvas: int = 32,
+    clutter: int = 4,
+    channels: int = 3,
+    test_fraction: float = 0.5,
+    split_seed: int = 0,
+) -> tuple[ImageDataset, ImageDataset]:
+    """Cluttered digits as ``(train, test)``; each image ``(channels, canvas, canvas)``.
+
+    scikit-learn's 1,797 digits are split once (stratified, ``split_seed``; half of them held
+    out by default) into training and test *sources*. The test set draws ``n_test`` canvases
+    from the held-out digits with a generator fixed by ``split_seed`` alone, so it is the same
+    for every ``seed``; the training set draws ``n_train`` canvases from the training digits
+    with a generator seeded by ``seed``, so each seed of an experiment also samples new
+    training images. ``dataset.groups`` holds each canvas's source digit (for
+    :func:`mbcourse.studies.stats.cluster_bootstrap_se`). Normalised with the training
+    split's mean and standard deviation.
+    """
+    check_int("load_cluttered_digits", "n_train", n_train)
+    check_int("load_cluttered_digits", "n_test", n_test)
+    check_int("load_cluttered_digits", "canvas", canvas, minimum=max(CLUTTER_DIGIT_SIZES))
+    check_int("load_cluttered_digits", "clutter", clutter, minimum=0)
+    if channels not in (1, 3):
+        raise ValueError(f"load_cluttered_digits: channels must be 1 or 3, got {channels!r}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"load_cluttered_digits: test_fraction must be in (0, 1), got "
+                         f"{test_fraction!r}")
+    pixels, target = _digits_arrays()
+    digits = pixels.astype(np.float64) / 16.0
+    train_src, test_src = stratified_split(target, test_fraction, split_seed)
+    splits = []
+    for sources, n, rng in (
+        (train_src, n_train, np.random.default_rng([split_seed, seed, 1])),
+        (test_src, n_test, np.random.default_rng([split_seed, 2])),
+    ):
+        images, which = render_cluttered(digits[sources], n, rng, canvas=canvas,
+                                         clutter=clutter)
+        tensor = torch.from_numpy(images)[:, None].expand(-1, channels, -1, -1).contiguous()
+        splits.append((tensor, torch.from_numpy(target[sources][which]),
+                       torch.from_numpy(sources[which])))
+    mean, std = _channel_stats(splits[0][0])
+    classes = tuple(str(d) for d in range(10))
+    return tuple(  # type: ignore[return-value]
+        ImageDataset(images, labels, mean, std, classes, groups=groups)
+        for images, labels, groups in splits
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # CIFAR-10 (python version, read without torchvision; downloaded with torchvision's helper)
 # --------------------------------------------------------------------------------------------
 def read_cifar10_batch(path: str | Path) -> tuple[Tensor, Tensor]:
@@ -318,11 +456,14 @@ def get_dataset(
     augment: bool = True,
     seed: int = 0,
 ) -> tuple[ImageDataset, ImageDataset]:
-    """``(train, test)`` datasets by name: ``"digits"`` (offline) or ``"cifar10"``.
+    """``(train, test)`` datasets by name: ``"digits"``, ``"cluttered"`` (both offline) or
+    ``"cifar10"``.
 
     ``root`` and ``download`` matter only for CIFAR-10 (the digits ship with scikit-learn);
     ``channels`` only for the grey digits (CIFAR-10 is RGB); ``augment`` only for CIFAR-10's
-    training split; ``seed`` fixes the digits' train/test split.
+    training split; ``seed`` fixes the digits' train/test split, and draws the cluttered
+    digits' training canvases (:func:`load_cluttered_digits`, whose canvas is
+    ``image_size``).
     """
     if not isinstance(name, str) or name.lower() not in DATASETS:
         raise ValueError(f"get_dataset: unknown dataset {name!r}; expected one of {DATASETS}")
@@ -331,6 +472,13 @@ def get_dataset(
         if channels not in (1, 3):
             raise ValueError(f"get_dataset: channels must be 1 or 3, got {channels!r}")
         return load_digits(image_size=image_size, channels=channels, seed=seed)
+    if name.lower() == "cluttered":
+        if channels not in (1, 3):
+            raise ValueError(f"get_dataset: channels must be 1 or 3, got {channels!r}")
+        if image_size < max(CLUTTER_DIGIT_SIZES):
+            raise ValueError(f"get_dataset: the cluttered digits need image_size >= "
+                             f"{max(CLUTTER_DIGIT_SIZES)}, got {image_size!r}")
+        return load_cluttered_digits(seed=seed, canvas=image_size, channels=channels)
     return load_cifar10(root, download=download, image_size=image_size, augment=augment)
 
 
@@ -430,7 +578,7 @@ def get_loaders(
         seed=seed,
     )
     if in_memory is None:
-        in_memory = name.lower() == "digits" and not distributed
+        in_memory = name.lower() in ("digits", "cluttered") and not distributed
     if in_memory and not distributed and not train.augment:
         return (
             TensorLoader(*train.tensors(), batch_size, shuffle=True, seed=seed),

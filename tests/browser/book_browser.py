@@ -11,11 +11,13 @@ full-page screenshot under ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,18 @@ SOURCE = HTML.parents[1]  # the book's folder: <book>/_build/html
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 REQUIRE = os.environ.get("MBCOURSE_REQUIRE_BROWSER") == "1"
 TIMEOUT_MS = 20_000  # per wait (MathJax, widgets, images); generous for a loaded 2-core machine
+
+
+def colab_edition_url(in_book: str) -> str | None:
+    """The Colab address the book's buttons must give for ``in_book`` (``book/04_mbconv.ipynb``):
+    the notebook of that name in the Colab edition's branch (``_ext/colab_edition.py``)."""
+    import yaml
+    from colab_edition import colab_url
+
+    config = yaml.safe_load((SOURCE / "_config.yml").read_text(encoding="utf-8"))
+    branch = config["sphinx"]["config"]["colab_edition_branch"]
+    return colab_url(config["repository"]["url"], branch, in_book,
+                     config["launch_buttons"]["colab_url"])
 
 
 def missing(reason: str) -> None:
@@ -140,6 +154,28 @@ IMAGES_JS = """async () => {
                 .map((i) => i.getAttribute("src")),
   };
 }"""
+
+
+@contextlib.contextmanager
+def opened(
+    browser: Any, origin: str, page_path: str, viewport: dict[str, int], theme: str = "light"
+) -> Iterator[Any]:
+    """The page in a fresh context (no storage) at ``viewport`` in the ``theme`` colour scheme,
+    every request off ``origin`` aborted, loaded (through a redirect page) with its saved
+    widgets rendered; closed afterwards."""
+    context = browser.new_context(viewport=viewport, color_scheme=theme)
+    context.set_default_timeout(TIMEOUT_MS)
+    keep_offline(context, origin)
+    page = context.new_page()
+    try:
+        page.goto(f"{origin}/{page_path}", wait_until="load")
+        if 'http-equiv="Refresh"' in (HTML / page_path).read_text(encoding="utf-8"):
+            page.wait_for_url(lambda url: not url.endswith("/" + page_path))
+            page.wait_for_load_state("load")
+        page.wait_for_function(WIDGETS_READY_JS)
+        yield page
+    finally:
+        context.close()
 
 
 def file_for(path: str) -> Path:

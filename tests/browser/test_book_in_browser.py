@@ -12,14 +12,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-import yaml
-from book_browser import SOURCE, Visit, book_pages, file_for, ids_in
+from book_browser import SOURCE, Visit, book_pages, colab_edition_url, file_for, ids_in
 
 PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
-
-
-def _config() -> dict:
-    return yaml.safe_load((SOURCE / "_config.yml").read_text(encoding="utf-8"))
 
 
 def _notebook_of(page: str) -> Path | None:
@@ -67,17 +62,11 @@ def test_every_image_is_loaded(seen: Visit) -> None:
 
 def test_colab_link_opens_this_pages_notebook(seen: Visit) -> None:
     """Notebook pages link to their own notebook in the configured repository; others to none."""
-    config = _config()
     notebook = _notebook_of(seen.final)
     if notebook is None:
         assert seen.colab == [], f"{seen.final} is not a notebook but links to Colab: {seen.colab}"
         return
-    repo = config["repository"]
-    org_repo = repo["url"].split("github.com/")[-1].strip("/")
-    book_path = str(repo.get("path_to_book") or "").strip("/")
-    in_repo = "/".join(filter(None, [book_path, notebook.relative_to(SOURCE).as_posix()]))
-    colab = config["launch_buttons"]["colab_url"].strip("/")
-    expected = f"{colab}/github/{org_repo}/blob/{repo['branch']}/{in_repo}"
+    expected = colab_edition_url(notebook.relative_to(SOURCE).as_posix())
     assert seen.colab == [expected], f"{seen.final}: Colab links {seen.colab}, want {expected}"
 
 

@@ -1,41 +1,41 @@
-"""The page's checker and the Python checker agree, verdict and words, on one table of answers.
+"""The page and the notebook judge alike: verdict and words, on the table of typed answers.
 
-The exercises of ``exercise_table.py`` are rendered as the book renders them
-(``mbcourse.exercises.page``) into a test page with the book's own script
-(``_ext/exercises.js``), served from a fake origin inside Chromium with every other request
-aborted. Each answer is typed into the page's answer box (or chosen among the options) and
-checked with the page's button; the Python exercise judges exactly the text the box held.
-Needs Chromium and Playwright only, not the built book.
+The exercises of ``exercise_table.py`` (the book's own specs) are rendered as the book renders
+them into a test page with the book's own script as the build writes it (the tokenizer's table
+from ``mbcourse.exercises.reading`` above ``_ext/exercises.js``), served from a fake origin
+inside Chromium with every other request aborted. Each answer is typed into the page's answer
+box and checked with the page's button; the notebook's judge reads exactly the text the box
+held, and both must give the row's expected verdict. Option shuffles agree too. Needs Chromium
+and Playwright only, not the built book.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from book_browser import TIMEOUT_MS
-from exercise_table import TABLE
+from exercise_table import ROWS, spec
 
-from mbcourse.exercises.page import exercise_html, progress_html
+from mbcourse.exercises import judge
+from mbcourse.exercises.widgets import exercise_html, shuffled
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "_ext"))
+from exercises_page import page_script  # noqa: E402
+
 ORIGIN = "http://mbcourse.test"
-SCRIPT = (ROOT / "_ext" / "exercises.js").read_text(encoding="utf-8")
+NUMBERS = sorted({n for n, *_ in ROWS}, key=lambda n: [int(p) for p in n.split(".")])
 
 
 def _test_page() -> str:
-    blocks = "".join(
-        f'<section id="{kind}">{exercise_html(make().spec())}</section>'
-        for kind, (make, _) in TABLE.items()
-    )
-    progress = progress_html("table", "Table", ["table.number"], [])
-    return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>exercises</title>'
-        '<script src="exercises.js" defer></script></head>'
-        f"<body>{progress}{blocks}</body></html>"
-    )
+    blocks = "".join(f'<section id="ex-{n.replace(".", "-")}">{exercise_html(spec(n))}</section>'
+                     for n in NUMBERS)
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>exercises</title>'
+            f'<script src="exercises.js" defer></script></head><body>{blocks}</body></html>')
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +44,12 @@ def page(browser: Any) -> Iterator[Any]:
     offsite: list[str] = []
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
-    body = {
-        "/index.html": (_test_page(), "text/html"),
-        "/exercises.js": (SCRIPT, "text/javascript"),
-    }
+    body = {"/index.html": (_test_page(), "text/html"),
+            "/exercises.js": (page_script(), "text/javascript")}
 
     def route(route: Any) -> None:
         url = route.request.url
-        path = url[len(ORIGIN) :] if url.startswith(ORIGIN) else None
+        path = url[len(ORIGIN):] if url.startswith(ORIGIN) else None
         if path in body:
             text, kind = body[path]
             route.fulfill(status=200, body=text, content_type=f"{kind}; charset=utf-8")
@@ -64,7 +62,8 @@ def page(browser: Any) -> Iterator[Any]:
     p.on("pageerror", lambda err: errors.append(f"uncaught: {err}"))
     p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     p.goto(f"{ORIGIN}/index.html", wait_until="load")
-    p.wait_for_function("() => document.querySelectorAll('.mbc-exercise.mbc-ready').length === 5")
+    p.wait_for_function(f"() => document.querySelectorAll('.mbc-exercise.mbc-ready').length "
+                        f"=== {len(NUMBERS)}")
     yield p
     assert errors == [], errors
     assert offsite == [], offsite
@@ -76,88 +75,69 @@ def _feedback(section: Any) -> tuple[str, str]:
     return box.get_attribute("data-status"), box.locator(".mbc-message").text_content()
 
 
-@pytest.mark.parametrize("kind", ["number", "tolerant", "ratio", "shape"])
-def test_typed_answers_get_the_python_verdict_and_words(page: Any, kind: str) -> None:
-    make, answers = TABLE[kind]
-    question = make()
-    section = page.locator(f"#{kind}")
-    box = section.locator("input.mbc-answer")
+def test_typed_answers_get_the_same_verdict_and_words(page: Any) -> None:
     differ = []
-    for typed in answers:
+    typed_rows = [r for r in ROWS if spec(r[0])["kind"] != "choice"]
+    assert len(typed_rows) >= 300
+    for number, typed, status, says in typed_rows:
+        section = page.locator(f"#ex-{number.replace('.', '-')}")
+        box = section.locator("input.mbc-answer")
         box.fill(typed)
-        held = box.input_value()  # what the page checks (a text box drops line breaks)
+        held = box.input_value()  # what the page judges (a text box drops line breaks)
         section.locator("button.mbc-check").click()
-        expected = question.check(held)
+        python = judge(spec(number), held)
         got = _feedback(section)
-        if got != (expected.status, expected.message):
-            differ.append(
-                f"{typed!r}:\n  python {expected.status}: {expected.message!r}\n"
-                f"  page   {got[0]}: {got[1]!r}"
-            )
+        if got != (python.status, python.message) or python.status != status or (
+                says not in python.message):
+            differ.append(f"{number} {typed!r}: expected {status} {says!r}\n  python "
+                          f"{python.status}: {python.message!r}\n  page   {got[0]}: {got[1]!r}")
     assert differ == [], "\n".join(differ)
 
 
-def test_choices_get_the_python_verdict_and_words(page: Any) -> None:
-    make, answers = TABLE["choice"]
-    question = make()
-    section = page.locator("#choice")
-    # Nothing chosen yet: the page's Check says what Python says for None.
-    section.locator("button.mbc-check").click()
-    expected = question.check(None)
-    assert _feedback(section) == (expected.status, expected.message)
+def test_choices_get_the_same_verdict_and_words(page: Any) -> None:
     differ = []
-    for option in question.options:  # through the page: choose, then Check
-        section.get_by_label(option, exact=True).check()
-        section.locator("button.mbc-check").click()
-        expected = question.check(option)
-        if _feedback(section) != (expected.status, expected.message):
-            differ.append(f"{option!r}: {_feedback(section)} != {expected}")
-    spec = question.spec()
-    for typed in answers:  # letters, garbage, Unicode: through the page's checker function
-        got = page.evaluate("([s, a]) => window.mbcourseExercises.judge(s, a)", [spec, typed])
-        expected = question.check(typed)
-        if (got["status"], got["message"]) != (expected.status, expected.message):
-            differ.append(f"{typed!r}: page {got} != python {expected}")
+    for number in [n for n in NUMBERS if spec(n)["kind"] == "choice"]:
+        s = spec(number)
+        section = page.locator(f"#ex-{number.replace('.', '-')}")
+        section.locator("button.mbc-check").click()  # nothing chosen yet
+        if _feedback(section) != ("invalid", judge(s, None).message):
+            differ.append(f"{number}: nothing chosen: {_feedback(section)}")
+        for option, _, _ in s["options"]:  # through the page: choose, then Check
+            section.get_by_label(option, exact=True).check()
+            section.locator("button.mbc-check").click()
+            expected = judge(s, option)
+            if _feedback(section) != (expected.status, expected.message):
+                differ.append(f"{number} {option!r}: {_feedback(section)} != {expected}")
+    for number, typed, status, says in [r for r in ROWS if spec(r[0])["kind"] == "choice"]:
+        got = page.evaluate("([s, a]) => window.mbcourseExercises.judge(s, a)",
+                            [spec(number), typed])
+        if (got["status"], got["message"]) != (status, judge(spec(number), typed).message) or (
+                says not in got["message"]):
+            differ.append(f"{number} {typed!r}: page {got}, expected {status} {says!r}")
     assert differ == [], "\n".join(differ)
 
 
-def test_number_formatting_agrees(page: Any) -> None:
-    from mbcourse.exercises.parsing import format_number, format_percent
+def test_options_are_shuffled_alike_and_kept_on_reload(page: Any) -> None:
+    cases = [[n, seed, key] for n in (2, 3, 4, 5, 7) for seed in ("a", "3f9c01d2e4b5a6c7", "")
+             for key in ("0.3", "2.3", "9.9")]
+    got = page.evaluate("cs => cs.map(([n, s, k]) => window.mbcourseExercises.shuffled(n, s, k))",
+                        cases)
+    assert got == [shuffled(*c) for c in cases]
+    seed = page.evaluate("() => window.mbcourseExercises.readerSeed()")
+    shown = page.locator("#ex-0-3 .mbc-option span").all_text_contents()
+    labels = [o[0] for o in spec("0.3")["options"]]
+    assert shown == [labels[i] for i in shuffled(len(labels), seed, "0.3")]
+    page.reload(wait_until="load")
+    page.wait_for_function("() => document.querySelectorAll('.mbc-exercise.mbc-ready').length")
+    assert page.evaluate("() => window.mbcourseExercises.readerSeed()") == seed
+    assert page.locator("#ex-0-3 .mbc-option span").all_text_contents() == shown
 
-    values = [
-        0.0,
-        -0.0,
-        1.0,
-        2128.0,
-        1e15,
-        1e15 + 2,
-        999999999999999.9,
-        0.125,
-        12.25,
-        9.9995,
-        0.0009995,
-        1e-7,
-        1.5e-5,
-        123.45,
-        2.5,
-        1e21,
-        1.2345e21,
-        5e-324,
-        1.7976931348623157e308,
-        0.1 + 0.2,
-        1 / 3,
-        -2 / 3,
-        4.35,
-        0.0478125,
-        401.408,
-        7.024390243902439,
-    ]
-    got = page.evaluate(
-        "vs => vs.map(v => [window.mbcourseExercises.formatNumber(v, 'kB'),"
-        " window.mbcourseExercises.formatPercent(Math.abs(v) < 1e17 ? Math.abs(v) : 0)])",
-        values,
-    )
-    expected = [
-        [format_number(v, "kB"), format_percent(abs(v) if abs(v) < 1e17 else 0)] for v in values
-    ]
-    assert got == expected
+
+def test_the_expected_form_is_shown_before_answering(page: Any) -> None:
+    for number in NUMBERS:
+        s = spec(number)
+        section = page.locator(f"#ex-{number.replace('.', '-')}")
+        assert section.locator(".mbc-form").text_content() == s["form"]
+        if s["kind"] != "choice":
+            assert section.locator("input.mbc-answer").get_attribute("placeholder") == (
+                s["placeholder"])

@@ -1,2 +1,1 @@
-"""The exercises of each chapter, one module per chapter (``ch03.py``: chapter 3), in the
-order the chapter shows them. See :mod:`mbcourse.exercises.registry`."""
+"""One module per chapter: its exercises' specs, their answers computed by ``mbcourse``."""
