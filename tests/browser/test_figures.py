@@ -263,9 +263,6 @@ SMALL_TEXT: dict[str, str] = {
     "fig-ch7-gates-heatmap": "figsize (13, 3.8): 952 px; titles fontsize=10",
     "fig-ch8-fusion-grid": "studies.performance.plot_ratio_grid, figsize (13, 4.2): 1215 px; the "
     "'within noise' note 8 pt, cell values 9 pt",
-    "fig-ch9-fused-stages": "figsize (9, 3.8): 848 px; tick labels and legend fontsize=8",
-    "fig-ch9-latency": "figsize (9, 3.6): 848 px; legend fontsize=8 (it may cover bars: place it "
-    "outside the bars)",
 }
 
 # Drawn with 12-pt text but wider than the column: fine on a phone, shrunk below 16 px at 1280.
@@ -322,14 +319,6 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
     # (and labels its minor ticks 2×10⁰ ...), depends on the times measured in that build.
     known[("legends", "book/05_fused_mbconv.html")] = {
         "(fig-ch5-latency)": f"{MAY_PASS} legends inside the axes, over measured bars",
-    }
-    known[("legends", "book/09_deployment.html")] = {
-        "(fig-ch9-latency)": f"{MAY_PASS} legend at the upper right, over the measured bars",
-        "(fig-ch9-fused-stages)": f"{MAY_PASS} legend at the upper right, over the tallest ratio",
-    }
-    known[("ticks", "book/09_deployment.html")] = {
-        "(fig-ch9-fused-stages)": f"{MAY_PASS} its log axis of measured ratios labels minor "
-        "ticks as m×10⁰ when the ratios span less than a decade",
     }
     return known
 
