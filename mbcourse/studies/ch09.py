@@ -516,9 +516,9 @@ def engine_question(results: Sequence[StageResult]) -> str:
                 f"Fused-MBConv verdicts in {list_stages(opposite)}, on the same CPU. Why can the "
                 "engine change the verdict?")
     return ("On this run no stage got opposite verdicts from the two engines, yet the engine "
-            "changed the two blocks' times by different factors (stage 1 below the stage "
-            "table). Why can an engine change the MBConv-versus-Fused-MBConv comparison at all, "
-            "on the same CPU?")
+            "changed the two blocks' times by different factors (stage 1's are in the text after "
+            "the figure). Why can an engine change the MBConv-versus-Fused-MBConv comparison at "
+            "all, on the same CPU?")
 
 
 @dataclass(frozen=True)
