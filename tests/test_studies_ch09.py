@@ -184,7 +184,7 @@ def test_engine_agreement_and_question_follow_the_outcome(
 def test_engine_gain_of_stage_1_is_worded_by_its_noise(fused_ort_ms: float, expected: str) -> None:
     result = stage(1, 1.0, fused_ort_ms)
     facts = ch09.stage_facts([result], SETTING, SETTING, SETTING)
-    assert facts.s1_engine_gain.data.startswith("In stage 1: On ")
+    assert facts.s1_engine_gain.data.startswith("For stage 1, on ")
     assert expected in facts.s1_engine_gain.data
 
 

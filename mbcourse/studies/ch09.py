@@ -500,6 +500,11 @@ def _agreement(results: Sequence[StageResult]) -> str:
             f"{total - len(unclear)} got the same verdict from both.")
 
 
+def _for_stage(stage: int, sentence: str) -> str:
+    """``"For stage 1, on ..."`` from a sentence that opens with ``"On ..."``."""
+    return f"For stage {stage}, {sentence[:1].lower()}{sentence[1:]}"
+
+
 def _engine_speedups(result: StageResult, setting: Setting) -> str:
     """ONNX Runtime against eager for both blocks of one stage, worded by their noise."""
     speeds = [_speed(kind, result.latencies, f"ORT {kind}", f"eager {kind}")
@@ -545,7 +550,7 @@ def stage_facts(results: Sequence[StageResult], eager: Setting, ort: Setting,
 
     return StageFacts(
         summary("eager", eager), summary("ort", ort), _md(_agreement(results)),
-        _md(f"In stage {results[0].pair.stage}: " + _engine_speedups(results[0], both)),
+        _md(_for_stage(results[0].pair.stage, _engine_speedups(results[0], both))),
         round(min(r.pair.mac_ratio for r in results), 1), _md(engine_question(results)),
     )
 
