@@ -34,23 +34,6 @@ LESSONS: dict[tuple[str, str], str] = {}
 
 #: What the chapters still do wrong, by (check, chapter): {cell id: what to do}.
 KNOWN: dict[tuple[str, str], dict[str, str]] = {
-    ('long', '09_deployment'): {
-        "cell d902:": 'split it: bookkeeping into the package, the lesson short',
-        "cell d906:": 'split it: bookkeeping into the package, the lesson short',
-        "cell d909:": 'split it: bookkeeping into the package, the lesson short',
-        "cell d909-fig:": 'split it: bookkeeping into the package, the lesson short',
-        "cell d911:": 'split it: bookkeeping into the package, the lesson short',
-    },
-    ('glue', '09_deployment'): {
-        "cell d904:": "glue in the chapter's one hidden facts cell",
-        "cell d906-fig:": "glue in the chapter's one hidden facts cell",
-        "cell d907:": "glue in the chapter's one hidden facts cell",
-        "cell d909-fig:": "glue in the chapter's one hidden facts cell",
-        "cell d911:": "glue in the chapter's one hidden facts cell",
-    },
-    ('assert', '09_deployment'): {
-        "cell d923:": 'move the check into tests/ (or list the cell in LESSONS)',
-    },
 }
 
 

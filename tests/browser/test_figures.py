@@ -27,7 +27,7 @@ from urllib.parse import unquote
 
 import pytest
 from book_browser import HTML, SCREENSHOTS, book_pages, opened
-from known_problems import MAY_PASS, judge
+from known_problems import judge
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
@@ -247,11 +247,7 @@ def _svg(figure: BuiltFigure) -> SvgFigure | None:
 # figure keeps its drawn size. "viz" names mbcourse.viz's drawing function (helper A's file).
 
 # Text drawn under 12 pt: fails at both widths. Figure id -> what is small, what to change.
-SMALL_TEXT: dict[str, str] = {
-    "fig-ch9-fused-stages": "figsize (9, 3.8): 848 px; tick labels and legend fontsize=8",
-    "fig-ch9-latency": "figsize (9, 3.6): 848 px; legend fontsize=8 (it may cover bars: place it "
-    "outside the bars)",
-}
+SMALL_TEXT: dict[str, str] = {}
 
 # Drawn with 12-pt text but wider than the column: fine on a phone, shrunk below 16 px at 1280.
 TOO_WIDE: dict[str, str] = {}
@@ -272,16 +268,6 @@ def _known() -> dict[tuple[str, str], dict[str, str]]:
     for figure_id, why in TOO_WIDE.items():
         page = _chapter_page(figure_id)
         known.setdefault(("text-desktop", page), {})[f"({figure_id}), shown"] = why
-    # Timed figures: whether their legend meets a bar, or their log axis spans under a decade
-    # (and labels its minor ticks 2×10⁰ ...), depends on the times measured in that build.
-    known[("legends", "book/09_deployment.html")] = {
-        "(fig-ch9-latency)": f"{MAY_PASS} legend at the upper right, over the measured bars",
-        "(fig-ch9-fused-stages)": f"{MAY_PASS} legend at the upper right, over the tallest ratio",
-    }
-    known[("ticks", "book/09_deployment.html")] = {
-        "(fig-ch9-fused-stages)": f"{MAY_PASS} its log axis of measured ratios labels minor "
-        "ticks as m×10⁰ when the ratios span less than a decade",
-    }
     return known
 
 
