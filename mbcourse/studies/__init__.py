@@ -3,6 +3,6 @@
 (chapter 11's panel, which runs in the reader's browser); what every chapter's evidence uses:
 :mod:`.stats` (paired tests, Holm, intervals), :mod:`.verdicts` (the sentences that word each
 result, for every outcome) and :mod:`.stored` (measurements stored in ``book/data`` with their
-provenance); and each chapter's facts, tables and plots: :mod:`.ch00` to :mod:`.ch08`,
-:mod:`.ch10` (chapter N's is ``chNN``); chapter 10's heavy run:
+provenance); and each chapter's facts, tables and plots: :mod:`.ch00` to :mod:`.ch10`
+(chapter N's is ``chNN``); chapter 10's heavy run:
 :mod:`.trained`."""
