@@ -51,7 +51,7 @@ def test_first_code_cell_installs_only_in_colab_from_the_configured_repository(p
     url, branch = set_repository.repository()
     head, spec, _ = set_repository.split_first_cell(first)
     assert head == set_repository.install_block(url, branch, spec)
-    assert re.fullmatch(r"mbcourse(\[[\w-]+\])?", spec)
+    assert re.fullmatch(r"mbcourse(\[[\w-]+(,[\w-]+)*\])?", spec)
     assert '"google.colab" in sys.modules' in head and "--format=freeze" in head
     assert set_repository.install_target(url, branch) in head
     assert "pick_device" in first and "seed_everything" in first

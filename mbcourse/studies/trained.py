@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from torch import Tensor, nn
 
 from ..blocks import ConvNormAct, MBConv
 from ..deploy import export_onnx, logit_agreement, ort_session, quantize_int8, run_session
+from ..display import FIGURE_TEXT_PT, FIGURE_WIDTH_IN
 from ..inference import fold_batchnorm
 from ..introspect import capture_outputs
 from ..models import efficientnet_lite0
@@ -100,21 +102,30 @@ def stage_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
 
 def plot_feature_maps(outputs: dict[str, Tensor], image: np.ndarray, *, channels: int = 4
                       ) -> Figure:
-    """The photo, then per stage the ``channels`` most active maps of the first image
-    (largest mean activation), each stage's resolution and width in the column title."""
+    """The photo (top row), then one row per stage: its ``channels`` most active maps of the
+    first image (largest mean activation), the stage's resolution and width at the left.
+    The column's width (6.8 in), text at 12 pt (the book's figure policy)."""
     names = list(outputs)
-    fig, axes = plt.subplots(channels, len(names) + 1,
-                             figsize=(1.25 * (len(names) + 1), 1.3 * channels + 0.4))
+    fig, axes = plt.subplots(len(names) + 1, channels,
+                             figsize=(FIGURE_WIDTH_IN, 1.05 * (len(names) + 1) + 0.2),
+                             squeeze=False)
     for ax in axes.flat:
-        ax.set_axis_off()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
     axes[0, 0].imshow(image, cmap="gray" if image.ndim == 2 else None)
-    axes[0, 0].set_title("input", fontsize=9)
-    for j, name in enumerate(names, start=1):
+    axes[0, 0].set_ylabel("input", fontsize=FIGURE_TEXT_PT, rotation=0, ha="right",
+                          va="center")
+    for ax in axes[0, 1:]:
+        ax.set_axis_off()
+    for i, name in enumerate(names, start=1):
         maps = outputs[name][0]
         strongest = maps.mean((1, 2)).argsort(descending=True)[:channels]
-        for i, c in enumerate(strongest.tolist()):
+        for j, c in enumerate(strongest.tolist()):
             axes[i, j].imshow(maps[c].numpy(), cmap="magma")
-        axes[0, j].set_title(f"{name}\n{maps.shape[-1]}², {maps.shape[0]} ch", fontsize=8)
+        axes[i, 0].set_ylabel(f"{name}\n{maps.shape[-1]}², {maps.shape[0]} ch",
+                              fontsize=FIGURE_TEXT_PT, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.3)
     return fig
 
@@ -131,24 +142,29 @@ def depthwise_kernels(model: nn.Module) -> dict[str, Tensor]:
             for name, block in model.named_modules() if isinstance(block, MBConv)}
 
 
-def plot_depthwise_kernels(kernels: dict[str, Tensor], blocks: Sequence[str], *, n: int = 12
-                           ) -> Figure:
-    """``n`` filters of each listed block, one row per block, each filter scaled to its own
-    largest absolute weight (red positive, blue negative); the filters with the largest norm."""
-    fig, axes = plt.subplots(len(blocks), n, figsize=(0.8 * n, 0.95 * len(blocks) + 0.3))
-    axes = np.atleast_2d(axes)
-    for row, name in enumerate(blocks):
+def plot_depthwise_kernels(kernels: dict[str, Tensor], blocks: Sequence[str], *, n: int = 12,
+                           per_row: int = 6) -> Figure:
+    """``n`` filters of each listed block (``per_row`` to a row, the block's name and kernel
+    size at the left of its first row), each filter scaled to its own largest absolute weight
+    (red positive, blue negative); the filters with the largest norm. 6.8 in wide, 12-pt text."""
+    rows_per_block = math.ceil(n / per_row)
+    fig, axes = plt.subplots(len(blocks) * rows_per_block, per_row, squeeze=False,
+                             figsize=(FIGURE_WIDTH_IN, 0.85 * len(blocks) * rows_per_block + 0.3))
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for b, name in enumerate(blocks):
         weights = kernels[name]
         chosen = weights.flatten(1).norm(dim=1).argsort(descending=True)[:n]
         k = weights.shape[-1]
-        for col, c in enumerate(chosen.tolist()):
+        for index, c in enumerate(chosen.tolist()):
             w = weights[c]
-            ax = axes[row, col]
+            ax = axes[b * rows_per_block + index // per_row, index % per_row]
+            ax.set_axis_on()
             ax.imshow(w.numpy(), cmap="RdBu_r", vmin=-w.abs().max(), vmax=w.abs().max())
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[row, 0].set_ylabel(f"{name}\n{k}×{k}", fontsize=8, rotation=0, ha="right",
-                                va="center")
+        axes[b * rows_per_block, 0].set_ylabel(f"{name}\n{k}×{k}", fontsize=FIGURE_TEXT_PT,
+                                               rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.3)
     return fig
 
@@ -491,50 +507,48 @@ _RESIDUAL, _PLAIN = "tab:blue", "tab:orange"
 
 
 def plot_predictions(images: dict[str, np.ndarray], top: Sequence[Sequence[tuple[str, float]]],
-                     *, columns: int = 4) -> Figure:
-    """Each photo with its best class and probability as the title."""
+                     *, columns: int = 3) -> Figure:
+    """Each photo with its best class and probability as the title (6.8 in wide, 12 pt)."""
     rows = math.ceil(len(images) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.5 * rows))
-    for ax in np.atleast_1d(axes).flat:
+    fig, axes = plt.subplots(rows, columns, figsize=(FIGURE_WIDTH_IN, 2.9 * rows), squeeze=False)
+    for ax in axes.flat:
         ax.set_axis_off()
-    for ax, (name, image), best in zip(np.atleast_1d(axes).flat, images.items(), top,
-                                       strict=False):
+    for ax, (name, image), best in zip(axes.flat, images.items(), top, strict=False):
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
         label, p = best[0]
-        ax.set_title(f"{name}\n{label} ({p:.2f})", fontsize=9)
+        ax.set_title(f"{name}\n{textwrap.shorten(label, 18, placeholder='…')} ({p:.2f})",
+                     fontsize=FIGURE_TEXT_PT)
     fig.tight_layout(pad=0.4)
     return fig
 
 
 def plot_bottleneck(negatives: Sequence[dict[str, Any]], relu: Sequence[dict[str, Any]]
                     ) -> Figure:
-    """Left: the share of each projection's outputs that is negative. Right: the mean KL
+    """Top: the share of each projection's outputs that is negative. Bottom: the mean KL
     divergence of the predictions when a ReLU follows that projection (log scale). Blocks
-    with a shortcut in blue, without in orange."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    with a shortcut in blue, without in orange. 6.8 in wide, 12-pt text."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(FIGURE_WIDTH_IN, 6.6), sharex=True)
     xs = range(len(negatives))
     colours = [_RESIDUAL if r["residual"] else _PLAIN for r in negatives]
-    left.bar(xs, [100 * r["negative"] for r in negatives], color=colours)
-    left.axhline(50, color="k", linewidth=0.8, linestyle=":")
-    left.set_ylabel("projection outputs < 0 (%)")
-    left.set_ylim(0, 100)
-    right.bar(xs, [r["kl"] for r in relu], color=colours)
-    right.set_yscale("log")
-    right.set_ylabel("KL(original ‖ with ReLU), nats")
-    for ax in (left, right):
-        ax.set_xticks(list(xs), [str(i + 1) for i in xs], fontsize=8)
-        ax.set_xlabel("MBConv block")
+    top.bar(xs, [100 * r["negative"] for r in negatives], color=colours)
+    top.axhline(50, color="k", linewidth=0.8, linestyle=":")
+    top.set_ylabel("outputs < 0 (%)")
+    top.set_ylim(0, 100)
+    bottom.bar(xs, [r["kl"] for r in relu], color=colours)
+    bottom.set_yscale("log")
+    bottom.set_ylabel("KL with a ReLU\n(nats)")
+    bottom.set_xticks(list(xs), [str(i + 1) if i % 2 == 0 else "" for i in xs])
+    bottom.set_xlabel("MBConv block")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in (_PLAIN, _RESIDUAL)]
-    fig.legend(handles, ["no shortcut", "shortcut"], fontsize=9, loc="upper center", ncol=2,
-               frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.legend(handles, ["no shortcut", "shortcut"], loc="upper center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 
 def plot_folded_ranges(rows: Sequence[dict[str, Any]], layers: Sequence[str]) -> Figure:
     """Per listed layer, the int8 levels each output channel would get from one per-tensor
     scale, ``127 * range_c / max_c range_c``, channels sorted; dashed before folding."""
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 5.6))
     by_name = {r["layer"]: r for r in rows}
     for colour, layer in zip(("tab:blue", "tab:green", "tab:purple"), layers, strict=False):
         r = by_name[layer]
@@ -548,7 +562,8 @@ def plot_folded_ranges(rows: Sequence[dict[str, Any]], layers: Sequence[str]) ->
     ax.axhline(1, color="k", linewidth=0.6, linestyle=":")
     ax.set_xlabel("output channels, sorted by range (fraction)")
     ax.set_ylabel("int8 levels (per-tensor scale)")
-    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    ax.legend(fontsize=FIGURE_TEXT_PT, ncol=1, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              frameon=False)
     fig.tight_layout()
     return fig
 
@@ -556,15 +571,16 @@ def plot_folded_ranges(rows: Sequence[dict[str, Any]], layers: Sequence[str]) ->
 def plot_stage_sensitivity(stages: Sequence[dict[str, Any]]) -> Figure:
     """Mean KL divergence from fp32 when only one stage is in int8 (log scale), with the
     top-1 agreement written on each bar."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 4.2))
     xs = range(len(stages))
     bars = ax.bar(xs, [r["kl"] for r in stages], color="tab:purple")
     for bar, r in zip(bars, stages, strict=True):
         ax.annotate(f"{100 * r['top1']:.0f} %", (bar.get_x() + bar.get_width() / 2,
                                                bar.get_height()),
-                    ha="center", va="bottom", fontsize=8)
+                    ha="center", va="bottom", fontsize=FIGURE_TEXT_PT, rotation=90)
     ax.set_yscale("log")
-    ax.set_xticks(list(xs), [r["stage"] for r in stages], fontsize=8)
+    ax.set_xticks(list(xs), [r["stage"] for r in stages], fontsize=FIGURE_TEXT_PT, rotation=45,
+                  ha="right", rotation_mode="anchor")
     ax.set_ylabel("KL from fp32, nats")
     ax.margins(y=0.25)
     fig.tight_layout()
@@ -573,7 +589,7 @@ def plot_stage_sensitivity(stages: Sequence[dict[str, Any]]) -> Figure:
 
 def plot_transfer(accuracy: dict[str, Sequence[float]]) -> Figure:
     """Test accuracy of each arm, one dot per seed, the seeds joined across arms."""
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = plt.subplots(figsize=(FIGURE_WIDTH_IN, 3.8))
     arms = list(accuracy)
     values = np.array([accuracy[a] for a in arms]) * 100
     for seed in range(values.shape[1]):
