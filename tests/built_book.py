@@ -28,3 +28,8 @@ def built(path: Path, what: str = "") -> Path:
             pytest.fail(reason + " (CI)", pytrace=False)
         pytest.skip(reason)
     return path
+
+
+#: Sphinx's smart quotes curl the page's quotes (network's -> network’s); sources keep them
+#: straight. ``text.translate(STRAIGHT_QUOTES)`` undoes it for a comparison.
+STRAIGHT_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})

@@ -26,7 +26,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
-from built_book import BUILD, built  # noqa: E402
+from built_book import BUILD, STRAIGHT_QUOTES, built  # noqa: E402
 
 EDITION = BUILD / "colab"
 EXECUTED = BUILD / "jupyter_execute"
@@ -239,20 +239,15 @@ def test_markdown_renders_as_commonmark_without_myst(docname: str) -> None:
     assert left == [], "\n".join(left[:10])
 
 
-def _straight(text: str) -> str:
-    return text.translate(str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"',
-                                         "\u201d": '"'}))
-
-
 @pytest.mark.parametrize("docname", NOTEBOOKS)
 def test_every_glued_number_of_the_page_is_in_the_notebook(docname: str) -> None:
     page = _built(BUILD / "html" / f"{docname}.html").read_text(encoding="utf-8")
-    # Sphinx's smart quotes curl the page's apostrophes (network's -> network’s); a notebook
-    # keeps them straight, so both sides are compared with straight quotes.
-    shown = Counter(_straight(html.unescape(v))
+    # the page's quotes are curled, the notebook's straight: both compared straight
+    shown = Counter(html.unescape(v).translate(STRAIGHT_QUOTES)
                     for v in re.findall(r'class="pasted-text">([^<]*)<', page))
     nb = _edition(docname)
-    text = _straight("\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "markdown"))
+    text = "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "markdown")
+    text = text.translate(STRAIGHT_QUOTES)
     missing = {v: n for v, n in shown.items() if text.count(v) < n}
     assert missing == {}, f"{docname}: glued values the page shows but the notebook lacks"
     source = (ROOT / f"{docname}.ipynb").read_text(encoding="utf-8")

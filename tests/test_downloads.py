@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "_ext"))
-from built_book import HTML, built  # noqa: E402
+from built_book import HTML, STRAIGHT_QUOTES, built  # noqa: E402
 
 book_downloads = pytest.importorskip("book_downloads", reason="needs Sphinx (.[book])")
 from book_pdf import PDF_NAME, toc_pages  # noqa: E402
@@ -53,8 +53,7 @@ def _title(chapter_path: str) -> str:
 
 def _squash(text: str) -> str:
     """One space for each run of whitespace; plain quotes; no break after a hyphen."""
-    text = text.translate(str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"',
-                                         "\u201d": '"'}))
+    text = text.translate(STRAIGHT_QUOTES)
     return re.sub(r"-\s+", "-", re.sub(r"\s+", " ", text)).strip()
 
 
