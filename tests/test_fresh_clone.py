@@ -6,12 +6,14 @@ anything else a build leaves. There the pytest part of the README's test command
 test file that reads the built book (tests/browser, and each file naming ``_build``,
 ``jupyter_execute`` or the book's HTML), without the variables that turn a missing book into a
 failure (``CI``, ``MBCOURSE_REQUIRE_*``). Each of those tests must pass or skip with its reason;
-none may fail or error. The rest of the suite reads no build, so it is left out: this costs
+none may fail or error. The rest of the suite reads no build, so it is left out, and so are the
+tests marked ``slow`` (they train or compile, and read no build: checked below): this costs
 seconds, not a second run of everything.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from readme_command import readme_command  # noqa: E402
 
-READS_THE_BUILD = re.compile(r"_build|jupyter_execute|book_html|BOOK_HTML|built_book")
+READS_THE_BUILD = re.compile(r"\b_build\b|jupyter_execute|book_html|BOOK_HTML|built_book")
 STRICT = ("CI", "MBCOURSE_REQUIRE_BROWSER", "MBCOURSE_REQUIRE_PDF", "MBCOURSE_LEARNER_ENV",
           "MBCOURSE_BOOK_HTML")
 
@@ -69,10 +71,39 @@ def test_readme_test_command_passes_on_a_fresh_clone_without_a_book(tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if k not in STRICT}
     env.update(MBCOURSE_FRESH_CLONE="1", PYTHONPATH=str(clone))
     done = subprocess.run(
-        [*_pytest_part(), "-p", "no:cacheprovider", "-q", *selected],
+        [*_pytest_part(), "-p", "no:cacheprovider", "-q", "-m", "not slow", *selected],
         cwd=clone, env=env, capture_output=True, text=True, timeout=900, check=False,
     )
     tail = "\n".join(done.stdout.splitlines()[-40:])
     assert done.returncode == 0, f"on a fresh clone (exit {done.returncode}):\n{tail}"
     summary = done.stdout.strip().splitlines()[-1]
     assert "skipped" in summary and "failed" not in summary and "error" not in summary, summary
+
+
+def _slow_tests(path: Path) -> list[tuple[str, str, str]]:
+    """``(name, decorators, signature and body)`` of each ``@pytest.mark.slow`` test in a file."""
+    text = path.read_text(encoding="utf-8")
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef) and any(
+            ast.unparse(d) == "pytest.mark.slow" for d in node.decorator_list
+        ):
+            decorators = "\n".join(
+                ast.get_source_segment(text, d) or "" for d in node.decorator_list
+            )
+            found.append((node.name, decorators, ast.get_source_segment(text, node) or ""))
+    return found
+
+
+def test_the_slow_tests_left_out_of_the_clone_read_no_build() -> None:
+    """The clone's run leaves out ``slow`` tests: none of them may read the built book, unless a
+    variable the clone unsets (``STRICT``) already skips it there."""
+    slow, reading = 0, []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        for name, decorators, code in _slow_tests(path):
+            slow += 1
+            gated = any(variable in decorators for variable in STRICT)
+            if not gated and (READS_THE_BUILD.search(code) or re.search(r"\bvisit", code)):
+                reading.append(f"{path.name}::{name}")
+    assert slow >= 10, f"found only {slow} slow tests: is the marker still pytest.mark.slow?"
+    assert not reading, f"slow tests that read the build, left out of the clone: {reading}"
