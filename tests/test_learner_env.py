@@ -102,6 +102,25 @@ def test_book_outputs_undo_myst_nbs_in_place_stream_merge() -> None:
     assert learner_env.book_outputs(separate) == separate
 
 
+def _wheel(folder: Path, requires: list[str], summary: str = "") -> Path:
+    import zipfile
+
+    wheel = folder / f"mbcourse-0.1.0-py3-none-any-{len(list(folder.iterdir()))}.whl"
+    metadata = "\n".join(["Metadata-Version: 2.1", "Name: mbcourse", f"Summary: {summary}",
+                          *(f"Requires-Dist: {r}" for r in requires)])
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("mbcourse-0.1.0.dist-info/METADATA", metadata)
+    return wheel
+
+
+def test_a_prepared_environment_is_reused_only_for_the_same_requirements(tmp_path: Path) -> None:
+    digest = learner_env.requirements_digest
+    one = digest(_wheel(tmp_path, ["torch>=2.3", "onnx; extra == 'deploy'"]))
+    assert one == digest(_wheel(tmp_path, ["onnx; extra == 'deploy'", "torch>=2.3"], "other"))
+    assert one != digest(_wheel(tmp_path, ["torch>=2.3", "onnx>=1.17; extra == 'deploy'"]))
+    assert one != digest(_wheel(tmp_path, ["torch>=2.3"]))
+
+
 def test_reference_outputs_go_into_the_checked_cells_only() -> None:
     edition = {"cells": [
         {"cell_type": "code", "id": "a", "metadata": {"tags": ["nbval-check-output"]},

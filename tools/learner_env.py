@@ -274,16 +274,26 @@ def make_env(venv: Path, freeze: Freeze, wheel: Path, extras: list[str], fresh: 
     pip_version = freeze.cpu.get("pip")
     if pip_version and installed(python).get("pip") != pip_version:
         run([str(python), "-m", "pip", "install", "-q", f"pip=={pip_version}"])
-    base, added = closure(python, freeze, constraints, wheel, extras)
-    # pip leaves what is already there as it is; this adds what a reset or a change removed
-    run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
-         *[f"{n}=={v}" for n, v in sorted(base.items())]])
+    record = venv / "colab-base.json"
+    key = {"freeze": freeze.digest(), "requirements": requirements_digest(wheel),
+           "extras": extras}
+    saved = json.loads(record.read_text()) if record.is_file() and not fresh else {}
+    have = installed(python)
+    if saved.get("key") == key and all(have.get(n) == v for n, v in saved["base"].items()):
+        # prepared earlier (``--prepare``) for this freeze and these requirements: pip would
+        # resolve the same closure again
+        base, added = saved["base"], set(saved["added"])
+    else:
+        base, added = closure(python, freeze, constraints, wheel, extras)
+        # pip leaves what is already there as it is; this adds what a reset or a change removed
+        run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints),
+             *[f"{n}=={v}" for n, v in sorted(base.items())]])
     left = sorted(added & set(installed(python)))  # by an earlier run's install cells
     if left:
         run([str(python), "-m", "pip", "uninstall", "-q", "-y", *left])
     start = installed(python)
-    (venv / "colab-base.json").write_text(json.dumps({"freeze": freeze.digest(), "base": base},
-                                                     indent=1))
+    record.write_text(json.dumps({"freeze": freeze.digest(), "key": key, "base": base,
+                                  "added": sorted(added)}, indent=1))
     # The stand-in google.colab: a namespace package part, so google.protobuf & co. still import.
     standin = venv / "colab-standin" / "google" / "colab"
     standin.mkdir(parents=True, exist_ok=True)
@@ -302,6 +312,17 @@ def reset(python: Path, start: dict[str, str], constraints: Path) -> list[str]:
         run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-c", str(constraints),
              *changed])
     return extra
+
+
+def requirements_digest(wheel: Path) -> str:
+    """A digest of the wheel's ``Requires-Dist`` lines: what ``closure`` resolves from it."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode("utf-8").splitlines()
+    requires = sorted(line for line in lines if line.startswith("Requires-Dist:"))
+    return hashlib.sha256("\n".join(requires).encode()).hexdigest()[:16]
 
 
 def build_wheel(out: Path) -> Path:
@@ -511,6 +532,20 @@ def chapter_extras(specs: dict[str, str]) -> list[str]:
     return sorted(extras)
 
 
+def prepare(venv: Path, freeze: Freeze, extras: list[str], fresh: bool) -> int:
+    """Build the learner environment and stop (``--prepare``)."""
+    os.environ.pop("PYTHONPATH", None)  # as in main()
+    t0 = time.perf_counter()
+    python_exe, note = find_python(freeze.python)
+    if note:
+        print(f"NOTE: {note}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, base, _ = make_env(venv, freeze, build_wheel(Path(tmp)), extras, fresh, python_exe)
+    print(f"learner environment prepared ({time.perf_counter() - t0:.0f} s): {venv}; "
+          f"{len(base)} of Colab's packages", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("chapters", nargs="*", help="chapter files (default: every book/*.ipynb)")
@@ -521,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", type=Path, default=BUILD,
                         help="the book build holding colab/ and jupyter_execute/ (default: _build)")
     parser.add_argument("--fresh", action="store_true", help="rebuild the environment")
+    parser.add_argument("--prepare", action="store_true",
+                        help="only build the environment (needs no book: CI runs it while the "
+                        "book builds); a later run reuses it")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     parser.add_argument("--report", type=Path, help="write a Markdown summary here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"),
@@ -539,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.report:
             args.report.write_text(text + "\n")
         return 0
+
+    if args.prepare:
+        return prepare(args.venv.resolve(), freeze, chapter_extras(specs), args.fresh)
 
     edition, executed = args.build / "colab", args.build / "jupyter_execute"
     missing = [c for c in chapters
