@@ -326,8 +326,14 @@ def requirements_digest(wheel: Path) -> str:
 
 
 def build_wheel(out: Path) -> Path:
-    """A wheel of this checkout, the source the install cells install from."""
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)])
+    """A wheel of this checkout, the source the install cells install from. Built from a copy,
+    so that setuptools writes nothing here (CI builds it while the book's editable install
+    writes its own metadata in the checkout)."""
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "_build", "node_modules", "artifacts", "build", "*.egg-info",
+        "__pycache__", ".pytest_cache", ".ruff_cache"))
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)])
     (wheel,) = out.glob("mbcourse-*.whl")
     return wheel
 
