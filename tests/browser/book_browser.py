@@ -1,27 +1,25 @@
-"""Helpers for the browser tests: where the book is, and one recorded visit of a page.
+"""Helpers for the browser tests: where the book is, what a visit of a page records.
 
 Prerequisites: the built book (``_build/html``, or ``MBCOURSE_BOOK_HTML``), Playwright's Python
 package and a Chromium executable (Debian's ``chromium``, or ``MBCOURSE_CHROMIUM``); Playwright's
 own browser download is never used. Without them the tests skip, saying why, unless
 ``MBCOURSE_REQUIRE_BROWSER=1`` (CI), where they fail.
 
-Every request that is not for the local server is aborted and recorded. Each visit saves a
-full-page screenshot under ``artifacts/screenshots/``.
+The pages are opened and probed in ``page_views.py``; every request that is not for the local
+server is aborted and recorded there.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import html
 import os
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import pytest
 
@@ -156,28 +154,6 @@ IMAGES_JS = """async () => {
 }"""
 
 
-@contextlib.contextmanager
-def opened(
-    browser: Any, origin: str, page_path: str, viewport: dict[str, int], theme: str = "light"
-) -> Iterator[Any]:
-    """The page in a fresh context (no storage) at ``viewport`` in the ``theme`` colour scheme,
-    every request off ``origin`` aborted, loaded (through a redirect page) with its saved
-    widgets rendered; closed afterwards."""
-    context = browser.new_context(viewport=viewport, color_scheme=theme)
-    context.set_default_timeout(TIMEOUT_MS)
-    keep_offline(context, origin)
-    page = context.new_page()
-    try:
-        page.goto(f"{origin}/{page_path}", wait_until="load")
-        if 'http-equiv="Refresh"' in (HTML / page_path).read_text(encoding="utf-8"):
-            page.wait_for_url(lambda url: not url.endswith("/" + page_path))
-            page.wait_for_load_state("load")
-        page.wait_for_function(WIDGETS_READY_JS)
-        yield page
-    finally:
-        context.close()
-
-
 def file_for(path: str) -> Path:
     """The build file a local URL path names (a folder means its index.html)."""
     target = HTML / unquote(path).lstrip("/")
@@ -189,62 +165,3 @@ def ids_in(file: Path) -> frozenset[str]:
     """Element ids present in an HTML file of the build (for #fragment links)."""
     text = file.read_text(encoding="utf-8", errors="replace")
     return frozenset(html.unescape(m) for m in re.findall(r'\bid="([^"]+)"', text))
-
-
-def record_visit(browser: Any, origin: str, page_path: str, screenshot: bool = True) -> Visit:
-    """Open one page in a fresh context (no storage), wait for math and widgets, and record.
-
-    ``origin`` is the local server (``http://127.0.0.1:PORT``) or the build as ``file://`` URL
-    (a saved copy opened from disk); requests elsewhere are aborted and listed in ``offsite``.
-    """
-    visit = Visit(page=page_path, final=page_path)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)
-
-    keep_offline(context, origin, visit.offsite, describe=lambda r: f"{r.resource_type} {r.url}")
-    page = context.new_page()
-    page.on("pageerror", lambda err: visit.errors.append(f"uncaught: {err}"))
-    page.on(
-        "console",
-        lambda msg: (
-            visit.errors.append(f"console.error: {msg.text} @ {msg.location.get('url')}")
-            if msg.type == "error"
-            else None
-        ),
-    )
-    page.on(
-        "response",
-        lambda r: visit.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
-    )
-    try:
-        redirect = 'http-equiv="Refresh"' in (HTML / page_path).read_text(encoding="utf-8")
-        page.goto(f"{origin}/{page_path}", wait_until="load")
-        if redirect:
-            page.wait_for_url(lambda url: not url.endswith("/" + page_path))
-            page.wait_for_load_state("load")
-        shown = page.url.split("#")[0].split("?")[0]
-        visit.final = unquote(shown.removeprefix(origin + "/"))
-        visit.math = page.evaluate(MATH_JS)
-        try:
-            page.wait_for_function(WIDGETS_READY_JS)
-        except Exception as err:  # recorded below as unrendered widgets
-            visit.errors.append(f"widgets did not render within {TIMEOUT_MS} ms: {err}")
-        visit.widgets = page.evaluate(WIDGETS_JS)
-        visit.images = page.evaluate(IMAGES_JS)
-        visit.colab = page.eval_on_selector_all(
-            'a[href*="colab.research.google.com"]', "els => els.map((e) => e.href)"
-        )
-        hrefs = page.eval_on_selector_all("a[href]", "els => els.map((e) => e.href)")
-        for href in hrefs:
-            parts = urlsplit(href)
-            if f"{parts.scheme}://{parts.netloc}" == origin:
-                visit.links.append({"href": href, "path": parts.path, "fragment": parts.fragment})
-        visit.dom_ids = set(page.eval_on_selector_all("[id]", "els => els.map((e) => e.id)"))
-        if screenshot:
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            name = page_path.replace("/", "__")[: -len(".html")] + ".png"
-            visit.screenshot = SCREENSHOTS / name
-            page.screenshot(path=str(visit.screenshot), full_page=True)
-    finally:
-        context.close()
-    return visit

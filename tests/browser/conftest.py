@@ -16,9 +16,9 @@ from book_browser import (
     book_pages,
     chromium_path,
     missing,
-    record_visit,
     serve,
 )
+from page_views import PageView, record_visit, view_page
 
 
 @pytest.fixture(scope="session")
@@ -61,20 +61,30 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def visit(browser: Any, server: str) -> Callable[[str], Visit]:
-    """``visit(page_path)``: the page as served on localhost, visited once per session.
+def view(browser: Any, server: str) -> Callable[[str, str, str], PageView]:
+    """``view(page_path, viewport, theme)``: the page as served on localhost, opened once per
+    session for each window size ("desktop", "phone") and theme ("light", "dark") and probed for
+    every test that reads it (``page_views.view_page``).
 
     Starts by emptying ``artifacts/screenshots/`` so that it shows this run only.
     """
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    cache: dict[str, Visit] = {}
+    cache: dict[tuple[str, str, str], PageView] = {}
 
-    def get(page_path: str) -> Visit:
-        if page_path not in cache:
-            cache[page_path] = record_visit(browser, server, page_path)
-        return cache[page_path]
+    def get(page_path: str, viewport: str, theme: str) -> PageView:
+        key = (page_path, viewport, theme)
+        if key not in cache:
+            cache[key] = view_page(browser, server, *key)
+        return cache[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def visit(view: Callable[[str, str, str], PageView]) -> Callable[[str], Visit]:
+    """``visit(page_path)``: what the page showed at 1280×900 in the light theme (a ``Visit``,
+    with its full-page screenshot)."""
+    return lambda page_path: view(page_path, "desktop", "light").visit
 
 
 @pytest.fixture(scope="session")

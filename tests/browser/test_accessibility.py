@@ -5,82 +5,26 @@ axe-core comes from the npm lock file and is served by the build itself
 test injects it into each page after MathJax and the widgets have rendered, runs it on the whole
 document and fails on any violation that axe rates *serious* or *critical*. The dark theme is
 the reader's system preference (pydata-sphinx-theme's default mode is ``auto``), checked to be
-in effect before axe runs. Every request that is not for the local server is aborted.
+in effect before axe runs. The page is the desktop open the browser tests share
+(``page_views.py``): axe runs after the figures were clicked (in the light theme), and after the
+page's first number exercise was answered wrongly, the next with text that is no number, and
+their hints opened, so that it judges the feedback a reader sees too. Every request that is not
+for the local server is aborted.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from book_browser import (
-    HTML,
-    ROOT,
-    SCREENSHOTS,
-    TIMEOUT_MS,
-    WIDGETS_READY_JS,
-    book_pages,
-    keep_offline,
-)
+from book_browser import ROOT, book_pages
+from page_views import AXE, BLOCKING, THEMES, PageView
 
-AXE = "_static/vendor/axe-core/axe.min.js"
-THEMES = ("light", "dark")
-BLOCKING = ("serious", "critical")
 PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
-
-RUN_AXE_JS = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.map((v) => ({
-    id: v.id, impact: v.impact, help: v.help,
-    nodes: v.nodes.map((n) => ({target: n.target.join(" "), html: n.html.slice(0, 160),
-                                summary: (n.failureSummary || "").slice(0, 300)})),
-  }));
-}"""
-
-
-def _check_page(browser: Any, origin: str, page_path: str, theme: str) -> list[dict]:
-    """Open ``page_path`` in ``theme``, wait for math and widgets, run axe; return violations."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=theme)
-    context.set_default_timeout(TIMEOUT_MS)
-    keep_offline(context, origin)
-    page = context.new_page()
-    try:
-        page.goto(f"{origin}/{page_path}", wait_until="load")
-        if 'http-equiv="Refresh"' in (HTML / page_path).read_text(encoding="utf-8"):
-            page.wait_for_url(lambda url: not url.endswith("/" + page_path))
-            page.wait_for_load_state("load")
-        page.evaluate(
-            "async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }"
-        )
-        page.wait_for_function(WIDGETS_READY_JS)
-        shown = page.evaluate("() => document.documentElement.dataset.theme")
-        assert shown == theme, f"{page_path}: asked for the {theme} theme, the page shows {shown!r}"
-        _show_feedback(page)
-        if not page.evaluate("() => Boolean(window.axe)"):
-            page.add_script_tag(url=f"{origin}/{AXE}")
-        violations = page.evaluate(RUN_AXE_JS)
-        if any(v["impact"] in BLOCKING for v in violations):
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            name = page_path.replace("/", "__")[: -len(".html")] + f"__axe-{theme}.png"
-            page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-        return violations
-    finally:
-        context.close()
-
-
-def _show_feedback(page: Any) -> None:
-    """Answer the page's first number exercise wrongly, then rightly in the next one, and open a
-    hint, so that axe also judges the feedback a reader sees (verdict colours, hint text)."""
-    exercises = page.locator(".mbc-exercise.mbc-kind-number, .mbc-exercise.mbc-kind-shape")
-    for i, answer in ((0, "0"), (1, "¿?")):
-        if exercises.count() > i:
-            exercise = exercises.nth(i)
-            exercise.locator("input").first.fill(answer)
-            exercise.locator("button.mbc-check").click()
-            exercise.locator("button.mbc-hint").click()
 
 
 def _report(violations: list[dict]) -> str:
@@ -127,8 +71,12 @@ def test_axe_is_served_by_the_build(book_html: Any) -> None:
 @pytest.mark.parametrize("theme", THEMES)
 @pytest.mark.parametrize("page_path", PAGES)
 def test_no_serious_or_critical_axe_violations(
-    browser: Any, server: str, page_path: str, theme: str
+    view: Callable[[str, str, str], PageView], page_path: str, theme: str
 ) -> None:
-    violations = _check_page(browser, server, page_path, theme)
+    seen = view(page_path, "desktop", theme)
+    assert seen.shown_theme == theme, (
+        f"{page_path}: asked for the {theme} theme, the page shows {seen.shown_theme!r}"
+    )
+    violations = seen.axe
     blocking = [v for v in violations if v["impact"] in BLOCKING]
     assert not blocking, f"{page_path} ({theme} theme):\n{_report(blocking)}"

@@ -280,7 +280,8 @@ def test_copy_results_gives_the_table(ran: tuple[Tab, dict[str, Any]]) -> None:
 
 
 def test_the_filled_panel_passes_axe(ran: tuple[Tab, dict[str, Any]], server: str) -> None:
-    from test_accessibility import AXE, BLOCKING, RUN_AXE_JS, _report
+    from page_views import AXE, BLOCKING, RUN_AXE_JS
+    from test_accessibility import _report
 
     tab, _ = ran
     # The theme switches in this open page: no CSS transitions, so axe sees the colours at rest

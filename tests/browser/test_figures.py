@@ -26,10 +26,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from book_browser import HTML, SCREENSHOTS, book_pages, opened
+from book_browser import HTML, book_pages
 from known_problems import judge
+from page_views import VIEWPORTS, Figures, PageView
 
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
 SVG_NS = "{http://www.w3.org/2000/svg}"
 TOLERANCE_PX = 0.25  # rounding of the layout
@@ -282,79 +282,11 @@ def _judge(check: str, page: str, problems: list[str]) -> None:
 
 # ---- in Chromium -------------------------------------------------------------------------------
 
-SHOWN_JS = """() => {
-  const body = document.querySelector("article.bd-article p") || document.body;
-  return {
-    body: parseFloat(getComputedStyle(body).fontSize),
-    images: Array.from(document.querySelectorAll("div.cell_output img")).map((img) => ({
-      src: img.getAttribute("src"), shown: img.getBoundingClientRect().width,
-      natural: img.naturalWidth, wrapped: Boolean(img.closest("a.mbc-figure-open")),
-    })),
-  };
-}"""
-
-OPEN_JS = """async (index) => {
-  const img = document.querySelectorAll("div.cell_output img")[index];
-  const link = img.closest("a.mbc-figure-open");
-  if (!link) return {opened: false, why: "not wrapped in a.mbc-figure-open"};
-  const before = img.getBoundingClientRect().width;
-  link.scrollIntoView();
-  link.click();
-  const dialog = document.querySelector("dialog.mbc-figure-dialog");
-  if (!dialog || !dialog.open) return {opened: false, why: "no open dialog after the click"};
-  const full = dialog.querySelector("img");
-  if (!full.complete || !full.naturalWidth) {
-    await new Promise((done) => full.addEventListener("load", done, {once: true}));
-  }
-  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
-  const same = full.getAttribute("src") === img.src || full.src === img.src;
-  return {opened: true, same, inPage: before, natural: full.naturalWidth,
-          full: full.getBoundingClientRect().width, window: window.innerWidth};
-}"""
-
-
-@dataclass
-class Seen:
-    """One visit of a page: the body text's size, each output image as shown, and what a click
-    on each did (OPEN_JS's result, Escape pressed after it)."""
-
-    body: float
-    images: list[dict[str, Any]]
-    clicks: list[dict[str, Any]]
-
-
-def _see(browser: Any, origin: str, page_path: str, viewport: str) -> Seen:
-    with opened(browser, origin, page_path, VIEWPORTS[viewport]) as page:
-        page.evaluate("""async () => Promise.all(Array.from(document.images).map((i) =>
-            i.complete ? null : new Promise((d) => { i.onload = i.onerror = d; })))""")
-        data = page.evaluate(SHOWN_JS)
-        clicks = []
-        for index in range(len(data["images"])):
-            result = page.evaluate(OPEN_JS, index)
-            if result["opened"]:
-                if index == 0:
-                    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                    stem = page_path.replace("/", "__")[: -len(".html")]
-                    page.screenshot(path=str(SCREENSHOTS / f"{stem}__figure-open-{viewport}.png"))
-                page.keyboard.press("Escape")
-                result["closed"] = not page.evaluate(
-                    "() => document.querySelector('dialog.mbc-figure-dialog').open"
-                )
-            clicks.append(result)
-        return Seen(data["body"], data["images"], clicks)
-
-
 @pytest.fixture(scope="session")
-def seen(browser: Any, server: str) -> Callable[[str, str], Seen]:
-    """``seen(page, viewport)``: one visit per page and window size, shared by the tests."""
-    cache: dict[tuple[str, str], Seen] = {}
-
-    def get(page_path: str, viewport: str) -> Seen:
-        if (page_path, viewport) not in cache:
-            cache[(page_path, viewport)] = _see(browser, server, page_path, viewport)
-        return cache[(page_path, viewport)]
-
-    return get
+def seen(view: Callable[[str, str, str], PageView]) -> Callable[[str, str], Figures]:
+    """``seen(page, viewport)``: the figures as shown in the light theme and what a click on each
+    did (``page_views.see_figures``), from the open the browser tests share."""
+    return lambda page_path, viewport: view(page_path, viewport, "light").figures
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))

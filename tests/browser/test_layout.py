@@ -18,23 +18,21 @@ each in both colour themes, with every ``<details>`` open (hidden code, solution
 
 ``KNOWN`` lists what the pages still do wrong (issue 21's second phase empties it); an entry
 that no longer fails is reported, so that the list only shrinks. Every request that is not for
-the local server is aborted.
+the local server is aborted. The opens are shared with the other browser tests
+(``page_views.py``): the layout is probed last, after the figures were clicked and, at desktop
+width, two exercises answered and their hints opened, as a reader might have done.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from book_browser import book_pages, opened
+from book_browser import book_pages
 from known_problems import judge
+from page_views import THEMES, VIEWPORTS, PageView
 
-PROBE = (Path(__file__).with_name("layout_probe.js")).read_text(encoding="utf-8")
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
-THEMES = ("light", "dark")
 PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
 
 # What the pages still do wrong, by (check, page): each entry names what the check reports
@@ -43,65 +41,11 @@ PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
 KNOWN: dict[tuple[str, str], dict[str, str]] = {}
 
 
-def _open(browser: Any, origin: str, page_path: str, viewport: str, theme: str) -> dict:
-    with opened(browser, origin, page_path, VIEWPORTS[viewport], theme) as page:
-        report = page.evaluate(PROBE)
-        for index, table in enumerate(report["tables"]):
-            table["bleeds"] = table["scrolls"] and not _first_column_covers(page, index)
-        return report
-
-
-FIRST_COLUMN_JS = """([index, hide]) => {
-  const table = document.querySelector(`table[data-mbc-wide="${index}"]`);
-  let box = table.parentElement;
-  while (box && !/auto|scroll/.test(getComputedStyle(box).overflowX)) box = box.parentElement;
-  if (hide === null) {
-    box.scrollIntoView({block: "start"});
-    box.scrollLeft = box.scrollWidth;
-  }
-  table.querySelectorAll("tr > :not(:first-child)").forEach((cell) => {
-    cell.style.visibility = hide ? "hidden" : "";
-  });
-  const b = box.getBoundingClientRect();
-  const right = Math.max(...Array.from(table.querySelectorAll("tr > :first-child"),
-                                       (c) => c.getBoundingClientRect().right));
-  const top = Math.max(b.top, 0), bottom = Math.min(b.bottom, window.innerHeight);
-  // Up to 2 px short of the column's right edge: the next cell's border begins there.
-  return {x: b.left, y: top, width: Math.max(1, right - b.left - 2),
-          height: Math.max(1, bottom - top)};
-}"""
-
-
-def _first_column_covers(page: Any, index: int) -> bool:
-    """Scrolled to the far right, does the fixed first column hide what scrolls beneath it? The
-    first column is photographed as it is and with every other cell hidden: the two must be the
-    same picture (a collapsed table border once let the next column's text show at its left
-    edge)."""
-    from PIL import Image, ImageChops  # matplotlib's dependency
-
-    clip = page.evaluate(FIRST_COLUMN_JS, [index, None])
-    shown = page.screenshot(clip=clip)
-    page.evaluate(FIRST_COLUMN_JS, [index, True])
-    alone = page.screenshot(clip=clip)
-    page.evaluate(FIRST_COLUMN_JS, [index, False])
-    pictures = [Image.open(io.BytesIO(png)).convert("L") for png in (shown, alone)]
-    # Anti-aliased row edges at fractional positions may differ by a few grey levels; text
-    # showing through differs by far more.
-    return ImageChops.difference(*pictures).point(lambda v: 255 if v > 24 else 0).getbbox() is None
-
-
 @pytest.fixture(scope="session")
-def layout(browser: Any, server: str) -> Callable[[str, str, str], dict]:
-    """``layout(page, viewport, theme)``: the probe's report, one visit per combination."""
-    cache: dict[tuple[str, str, str], dict] = {}
-
-    def get(page_path: str, viewport: str, theme: str) -> dict:
-        key = (page_path, viewport, theme)
-        if key not in cache:
-            cache[key] = _open(browser, server, page_path, viewport, theme)
-        return cache[key]
-
-    return get
+def layout(view: Callable[[str, str, str], PageView]) -> Callable[[str, str, str], dict]:
+    """``layout(page, viewport, theme)``: the probe's report (``page_views.probe_layout``), from
+    the open of that combination the browser tests share."""
+    return lambda page_path, viewport, theme: view(page_path, viewport, theme).layout
 
 
 def _judge(check: str, page: str, problems: list[str]) -> None:
