@@ -21,7 +21,9 @@ is aborted.
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,20 +127,31 @@ def record(page: Any, origin: str, visit: Visit, screenshot: bool) -> None:
         page.screenshot(path=str(visit.screenshot), full_page=True)
 
 
-def record_visit(browser: Any, origin: str, page_path: str, screenshot: bool = True) -> Visit:
-    """One page opened at 1280×900 in a fresh context and recorded (``record``); ``origin`` is
-    the local server or the build as a ``file://`` URL (a saved copy opened from disk)."""
-    visit = Visit(page=page_path, final=page_path)
-    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+@contextlib.contextmanager
+def fresh_page(
+    browser: Any, origin: str, visit: Visit, viewport: str = "desktop", theme: str = "light"
+) -> Iterator[Any]:
+    """A page in a fresh context (no storage) at ``viewport`` in ``theme``, every request off
+    ``origin`` aborted and listed in ``visit.offsite``, its errors in ``visit.errors``; closed
+    afterwards."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=theme)
     context.set_default_timeout(TIMEOUT_MS)
     keep_offline(context, origin, visit.offsite, describe=lambda r: f"{r.resource_type} {r.url}")
     page = context.new_page()
     watch(page, visit)
     try:
-        visit.final = load(page, origin, page_path)
-        record(page, origin, visit, screenshot)
+        yield page
     finally:
         context.close()
+
+
+def record_visit(browser: Any, origin: str, page_path: str, screenshot: bool = True) -> Visit:
+    """One page opened at 1280×900 and recorded (``record``); ``origin`` is the local server or
+    the build as a ``file://`` URL (a saved copy opened from disk)."""
+    visit = Visit(page=page_path, final=page_path)
+    with fresh_page(browser, origin, visit) as page:
+        visit.final = load(page, origin, page_path)
+        record(page, origin, visit, screenshot)
     return visit
 
 
@@ -296,19 +309,13 @@ def probe_layout(page: Any) -> dict[str, Any]:
 
 
 def view_page(browser: Any, origin: str, page_path: str, viewport: str, theme: str) -> PageView:
-    """Open ``page_path`` at ``viewport`` in ``theme`` in a fresh context (no storage) and run the
-    probes of that combination, in the order the module's docstring gives; close it."""
+    """Open ``page_path`` at ``viewport`` in ``theme`` (``fresh_page``) and run the probes of that
+    combination, in the order the module's docstring gives."""
     view = PageView(page_path, viewport, theme)
-    recorded = viewport == "desktop" and theme == "light"
     visit = Visit(page=page_path, final=page_path)
-    context = browser.new_context(viewport=VIEWPORTS[viewport], color_scheme=theme)
-    context.set_default_timeout(TIMEOUT_MS)
-    keep_offline(context, origin, visit.offsite, describe=lambda r: f"{r.resource_type} {r.url}")
-    page = context.new_page()
-    watch(page, visit)
-    try:
+    with fresh_page(browser, origin, visit, viewport, theme) as page:
         visit.final = load(page, origin, page_path)
-        if recorded:
+        if viewport == "desktop" and theme == "light":
             record(page, origin, visit, screenshot=True)
             view.visit = visit
         page.evaluate(
@@ -321,6 +328,4 @@ def view_page(browser: Any, origin: str, page_path: str, viewport: str, theme: s
         if viewport == "desktop":
             view.axe = run_axe(page, origin, page_path, theme)
         view.layout = probe_layout(page)
-    finally:
-        context.close()
     return view
