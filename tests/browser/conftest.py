@@ -95,7 +95,7 @@ def visit_file(browser: Any, book_html: Path) -> Callable[[str], Visit]:
 
     def get(page_path: str) -> Visit:
         if page_path not in cache:
-            cache[page_path] = record_visit(browser, origin, page_path, screenshot=False)
+            cache[page_path] = record_visit(browser, origin, page_path)
         return cache[page_path]
 
     return get

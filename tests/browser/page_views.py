@@ -145,13 +145,14 @@ def fresh_page(
         context.close()
 
 
-def record_visit(browser: Any, origin: str, page_path: str, screenshot: bool = True) -> Visit:
-    """One page opened at 1280×900 and recorded (``record``); ``origin`` is the local server or
-    the build as a ``file://`` URL (a saved copy opened from disk)."""
+def record_visit(browser: Any, origin: str, page_path: str) -> Visit:
+    """One page opened at 1280×900 and recorded (``record``), without a screenshot: the build
+    opened as a ``file://`` URL (a saved copy opened from disk); the served page's own record
+    is taken in ``view_page``."""
     visit = Visit(page=page_path, final=page_path)
     with fresh_page(browser, origin, visit) as page:
         visit.final = load(page, origin, page_path)
-        record(page, origin, visit, screenshot)
+        record(page, origin, visit, screenshot=False)
     return visit
 
 
@@ -222,6 +223,25 @@ RUN_AXE_JS = """async () => {
 }"""
 
 
+def axe_violations(page: Any, origin: str) -> list[dict[str, Any]]:
+    """Axe's violations on the page as it is now (the build's axe-core injected if absent)."""
+    if not page.evaluate("() => Boolean(window.axe)"):
+        page.add_script_tag(url=f"{origin}/{AXE}")
+    return page.evaluate(RUN_AXE_JS)
+
+
+def axe_report(violations: list[dict[str, Any]]) -> str:
+    """Violations as lines to read: impact, rule, help, and up to four elements each."""
+    lines = []
+    for v in violations:
+        lines.append(f"[{v['impact']}] {v['id']}: {v['help']} ({len(v['nodes'])} elements)")
+        for node in v["nodes"][:4]:
+            lines.append(f"    {node['target']}: {node['html']}")
+            if node["summary"]:
+                lines.append("      " + node["summary"].replace("\n", "\n      "))
+    return "\n".join(lines)
+
+
 def show_feedback(page: Any) -> None:
     """Answer the page's first number (or shape) exercise wrongly and the next with text that is
     no number, and open both hints, so that axe also judges the feedback a reader sees (verdict
@@ -239,9 +259,7 @@ def run_axe(page: Any, origin: str, page_path: str, theme: str) -> list[dict[str
     """Axe's violations on the whole document, after ``show_feedback``; a full screenshot when
     one of them blocks."""
     show_feedback(page)
-    if not page.evaluate("() => Boolean(window.axe)"):
-        page.add_script_tag(url=f"{origin}/{AXE}")
-    violations = page.evaluate(RUN_AXE_JS)
+    violations = axe_violations(page, origin)
     if any(v["impact"] in BLOCKING for v in violations):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         name = f"{_stem(page_path)}__axe-{theme}.png"

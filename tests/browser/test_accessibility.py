@@ -22,20 +22,9 @@ from typing import Any
 
 import pytest
 from book_browser import ROOT, book_pages
-from page_views import AXE, BLOCKING, THEMES, PageView
+from page_views import AXE, BLOCKING, THEMES, PageView, axe_report
 
 PAGES = book_pages() or [pytest.param(None, id="no-built-book")]
-
-
-def _report(violations: list[dict]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"[{v['impact']}] {v['id']}: {v['help']} ({len(v['nodes'])} elements)")
-        for node in v["nodes"][:4]:
-            lines.append(f"    {node['target']}: {node['html']}")
-            if node["summary"]:
-                lines.append("      " + node["summary"].replace("\n", "\n      "))
-    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("page_path", PAGES)
@@ -79,4 +68,4 @@ def test_no_serious_or_critical_axe_violations(
     )
     violations = seen.axe
     blocking = [v for v in violations if v["impact"] in BLOCKING]
-    assert not blocking, f"{page_path} ({theme} theme):\n{_report(blocking)}"
+    assert not blocking, f"{page_path} ({theme} theme):\n{axe_report(blocking)}"

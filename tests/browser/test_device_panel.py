@@ -280,8 +280,7 @@ def test_copy_results_gives_the_table(ran: tuple[Tab, dict[str, Any]]) -> None:
 
 
 def test_the_filled_panel_passes_axe(ran: tuple[Tab, dict[str, Any]], server: str) -> None:
-    from page_views import AXE, BLOCKING, RUN_AXE_JS
-    from test_accessibility import _report
+    from page_views import BLOCKING, axe_report, axe_violations
 
     tab, _ = ran
     # The theme switches in this open page: no CSS transitions, so axe sees the colours at rest
@@ -292,11 +291,9 @@ def test_the_filled_panel_passes_axe(ran: tuple[Tab, dict[str, Any]], server: st
         tab.page.emulate_media(color_scheme=theme)
         tab.page.wait_for_function(
             "(t) => document.documentElement.dataset.theme === t", arg=theme)
-        if not tab.page.evaluate("() => Boolean(window.axe)"):
-            tab.page.add_script_tag(url=f"{server}/{AXE}")
-        violations = tab.page.evaluate(RUN_AXE_JS)
+        violations = axe_violations(tab.page, server)
         blocking = [v for v in violations if v["impact"] in BLOCKING]
-        assert not blocking, f"{theme} theme, after a run:\n{_report(blocking)}"
+        assert not blocking, f"{theme} theme, after a run:\n{axe_report(blocking)}"
 
 
 # ------------------------------------------------------------------------- classification
