@@ -113,7 +113,7 @@ def _wheel(folder: Path, requires: list[str], summary: str = "") -> Path:
     return wheel
 
 
-def test_a_prepared_environment_is_reused_only_for_the_same_requirements(tmp_path: Path) -> None:
+def test_the_reuse_key_follows_the_wheels_requirements_only(tmp_path: Path) -> None:
     digest = learner_env.requirements_digest
     one = digest(_wheel(tmp_path, ["torch>=2.3", "onnx; extra == 'deploy'"]))
     assert one == digest(_wheel(tmp_path, ["onnx; extra == 'deploy'", "torch>=2.3"], "other"))
